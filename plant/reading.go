@@ -35,10 +35,15 @@ type Reading struct {
 	Path   Path
 	Metric string
 	TS     int64 // milliseconds since the Unix epoch, UTC
-	Value  float64
-	Word   string // non-empty for text readings; Value is then ignored by the store
-	Unit   string // optional, from the payload; empty leaves the tag's unit alone
-	Topic  string // the MQTT topic it came from, for the tag list
+	// Arrival says TS is when the reading arrived, because the payload stated
+	// no time. The store may then move it on by a millisecond or two so that
+	// readings of one tag arriving in the same millisecond (a backlog replayed
+	// after an outage) stay apart instead of collapsing into one row.
+	Arrival bool
+	Value   float64
+	Word    string // non-empty for text readings; Value is then ignored by the store
+	Unit    string // optional, from the payload; empty leaves the tag's unit alone
+	Topic   string // the MQTT topic it came from, for the tag list
 }
 
 // Reject is a message that could not be turned into readings: kept, bounded,
