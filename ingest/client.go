@@ -1,0 +1,301 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Session and connection settings of the external client.
+const (
+	// sessionExpiry keeps the broker-side session (subscriptions and queued
+	// QoS 1 messages) through a restart or an outage of up to a day.
+	sessionExpiry = 24 * 60 * 60
+	keepAlive     = 30 // seconds
+	// receiveMaximum bounds the QoS 1 messages in flight to Andon, and with
+	// them the linear scans of paho's ack tracker.
+	receiveMaximum = 1000
+	// sendAcksInterval is how often paho sends the acks made so far; its
+	// default of 50 ms holds a stream back.
+	sendAcksInterval = 5 * time.Millisecond
+	dialTimeout      = 10 * time.Second
+	readBufferSize   = 64 << 10
+)
+
+// ClientConfig configures the client of an external MQTT broker.
+type ClientConfig struct {
+	URL        string   // mqtt://host:1883, tcp://..., mqtts://... (TLS), optional user:pass@
+	ClientID   string   // stable across restarts (the caller keeps it in the data dir); required
+	Topics     []string // default ["#"]
+	Sink       Sink
+	Limits     Limits
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Client subscribes to an external broker (MQTT 5) with a persistent session
+// and acknowledges each message only after its readings are committed, so a
+// crash or a restart loses nothing the broker still holds.
+type Client struct {
+	url       *url.URL
+	clientID  string
+	topics    []string
+	in        *ingester
+	log       *slog.Logger
+	connected atomic.Bool
+	gauge     prometheus.Gauge
+	// subscribed counts successful subscriptions, so tests can wait for the
+	// broker to route messages to the client.
+	subscribed atomic.Int64
+}
+
+// NewClient checks the configuration; Run connects.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.ClientID == "" {
+		return nil, errors.New("ingest: client: no client id")
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("ingest: client: no sink")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: client: broker url: %w", err)
+	}
+	port := "1883"
+	switch strings.ToLower(u.Scheme) {
+	case "mqtt", "tcp":
+	case "mqtts", "ssl", "tls":
+		port = "8883"
+	default:
+		return nil, fmt.Errorf("ingest: client: broker url %q: scheme must be mqtt, tcp or mqtts", u.Redacted())
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("ingest: client: broker url %q: no host", u.Redacted())
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	topics := cfg.Topics
+	if len(topics) == 0 {
+		topics = []string{"#"}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.registerConnected(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	return &Client{
+		url:      u,
+		clientID: cfg.ClientID,
+		topics:   topics,
+		in:       newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceExternal)),
+		log:      log.With("broker", u.Redacted()),
+		gauge:    m.connected,
+	}, nil
+}
+
+// Connected reports whether the client is connected to the broker now.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Run connects (retrying with backoff), subscribes on every connection and
+// ingests until ctx is done.
+func (c *Client) Run(ctx context.Context) error {
+	// Credentials travel in the CONNECT packet only: autopaho puts the URL
+	// into its error messages, which end up in the log.
+	server := *c.url
+	server.User = nil
+	cfg := autopaho.ClientConfig{
+		ServerUrls: []*url.URL{&server},
+		KeepAlive:  keepAlive,
+		// The session lives in the broker: a fixed client id, no clean start
+		// and an expiry keep QoS 1 messages queued while Andon is away.
+		CleanStartOnInitialConnection: false,
+		SessionExpiryInterval:         sessionExpiry,
+		ReconnectBackoff:              autopaho.NewExponentialBackoff(500*time.Millisecond, time.Minute, 2*time.Second, 1.5),
+		ConnectTimeout:                dialTimeout,
+		AttemptConnection:             c.dial,
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			rm := uint16(receiveMaximum)
+			cp.Properties.ReceiveMaximum = &rm
+			return cp, nil
+		},
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+			c.setConnected(true)
+			c.log.Info("mqtt broker connected", "session_present", ack.SessionPresent)
+			// OnConnectionUp must not block, and a resumed session may not
+			// hold the subscriptions (it may have expired), so subscribe
+			// again every time, in the background.
+			go c.subscribe(ctx, cm)
+		},
+		OnConnectionDown: func() bool {
+			c.setConnected(false)
+			c.log.Warn("mqtt broker connection lost; reconnecting")
+			return true
+		},
+		OnConnectError: func(err error) {
+			c.log.Warn("mqtt broker connect failed", "error", err)
+		},
+		ClientConfig: paho.ClientConfig{
+			ClientID:                   c.clientID,
+			EnableManualAcknowledgment: true,
+			SendAcksInterval:           sendAcksInterval,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+				func(pr paho.PublishReceived) (bool, error) {
+					c.handle(ctx, pr)
+					return true, nil
+				},
+			},
+			OnClientError: func(err error) {
+				c.log.Debug("mqtt client error", "error", err)
+			},
+			OnServerDisconnect: func(d *paho.Disconnect) {
+				c.log.Warn("mqtt broker disconnected the client", "reason_code", d.ReasonCode)
+			},
+		},
+	}
+	if c.url.User != nil {
+		cfg.ConnectUsername = c.url.User.Username()
+		if pw, ok := c.url.User.Password(); ok {
+			cfg.ConnectPassword = []byte(pw)
+		}
+	}
+	cm, err := autopaho.NewConnection(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("ingest: client: %w", err)
+	}
+	<-ctx.Done()
+	// autopaho disconnects cleanly once its context is done; wait for it so
+	// no handler runs after Run returns.
+	<-cm.Done()
+	c.setConnected(false)
+	return nil
+}
+
+func (c *Client) setConnected(up bool) {
+	c.connected.Store(up)
+	if up {
+		c.gauge.Set(1)
+	} else {
+		c.gauge.Set(0)
+	}
+}
+
+// subscribe subscribes to the configured topics with QoS 1.
+func (c *Client) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) {
+	subs := make([]paho.SubscribeOptions, len(c.topics))
+	for i, t := range c.topics {
+		subs[i] = paho.SubscribeOptions{Topic: t, QoS: 1}
+	}
+	sctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	if _, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
+		// The connection is probably gone; the next OnConnectionUp tries again.
+		if ctx.Err() == nil {
+			c.log.Warn("mqtt subscribe failed", "topics", c.topics, "error", err)
+		}
+		return
+	}
+	c.subscribed.Add(1)
+	c.log.Info("mqtt subscribed", "topics", c.topics)
+}
+
+// handle ingests one message. It never waits for a commit: QoS 1 readings
+// are acknowledged from the writer's done callback, in arrival order (paho
+// holds acks back until all earlier ones are made). Every message is
+// acknowledged, bad payloads too, because one message never acked stalls the
+// stream. Acks made on a connection that has dropped are lost and the broker
+// redelivers, which the store turns into no-ops.
+func (c *Client) handle(ctx context.Context, pr paho.PublishReceived) {
+	p := pr.Packet
+	rs := c.in.readings(p.Topic, p.Payload)
+	if len(rs) == 0 {
+		c.ack(pr)
+		return
+	}
+	if p.QoS == 0 {
+		// A false means the queue was full; the sink counts the drop.
+		c.in.sink.TryEnqueue(rs)
+		return
+	}
+	err := c.in.sink.Enqueue(ctx, rs, func(err error) {
+		if err != nil {
+			// Without an ack the stream stalls, so the connection is
+			// dropped: after reconnecting the broker resends what was not
+			// acknowledged (MQTT-4.4.0-1).
+			c.log.Warn("mqtt message not stored; reconnecting so the broker resends", "topic", p.Topic, "error", err)
+			pr.Client.TerminateConnectionForTest()
+			return
+		}
+		c.ack(pr)
+	})
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("mqtt message not queued; reconnecting so the broker resends", "topic", p.Topic, "error", err)
+		pr.Client.TerminateConnectionForTest()
+	}
+}
+
+func (c *Client) ack(pr paho.PublishReceived) {
+	if pr.Packet.QoS == 0 {
+		return
+	}
+	// An error means the connection this message came on is gone; the
+	// broker will deliver it again.
+	_ = pr.Client.Ack(pr.Packet)
+}
+
+// dial opens the network connection with a read buffer: paho reads each
+// packet with several small reads, which cost a system call each on a bare
+// connection.
+func (c *Client) dial(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var conn net.Conn
+	var err error
+	switch strings.ToLower(u.Scheme) {
+	case "mqtts", "ssl", "tls":
+		d := tls.Dialer{Config: &tls.Config{MinVersion: tls.VersionTLS12}}
+		conn, err = d.DialContext(ctx, "tcp", u.Host)
+	default:
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", u.Host)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", u.Host, err)
+	}
+	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufferSize)}, nil
+}
+
+// bufConn is a connection with buffered reads. paho reads from one goroutine
+// at a time but writes from several; it locks a connection that is a
+// sync.Locker around each write, which the embedded mutex provides (a
+// tls.Conn's writes are not safe to interleave).
+type bufConn struct {
+	net.Conn
+	sync.Mutex
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
