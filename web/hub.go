@@ -1,0 +1,683 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"andon/plant"
+	"andon/views"
+)
+
+// The live protocol on /ws. The client sends {"sub":["plant"]} or
+// {"sub":["machine:12"]}, which replaces its subscriptions. The server sends
+// JSON text frames: {"type":"hello",...} on connect, and for each
+// subscription a snapshot on subscribe and then, every flush, one frame that
+// is a JSON array of messages: {"type":"html","id":..,"html":..} replaces the
+// element with that id, {"type":"points","tag":..,"t":[..],"v":[..]} appends
+// chart points, {"type":"reload"} asks the page to reload.
+const (
+	flushEvery   = 250 * time.Millisecond
+	refreshEvery = 10 * time.Second // re-render tiles so ages and offline states stay true
+	sendBuffer   = 64               // frames queued per client before it is dropped
+	maxPending   = 2000             // newest points kept per tag between flushes
+	writeWait    = 10 * time.Second
+	pongWait     = 60 * time.Second
+	pingEvery    = 25 * time.Second
+	maxInbound   = 4096 // bytes of one client message
+	maxTopics    = 16
+
+	// closeServiceRestart is sent to every client when the server stops
+	// (RFC 6455 registry: 1012 "Service Restart").
+	closeServiceRestart = 1012
+
+	topicPlant   = "plant"
+	topicMachine = "machine:"
+)
+
+type helloMsg struct {
+	Type     string `json:"type"`
+	Version  string `json:"version"`
+	ServerMS int64  `json:"server_ms"`
+}
+
+type htmlMsg struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	HTML string `json:"html"`
+}
+
+type pointsMsg struct {
+	Type string    `json:"type"`
+	Tag  int64     `json:"tag"`
+	T    []float64 `json:"t"`
+	V    []float64 `json:"v"`
+}
+
+type reloadMsg struct {
+	Type string `json:"type"`
+}
+
+// pendingPoints are one tag's committed points waiting for the next flush.
+type pendingPoints struct {
+	machine int64
+	ts      []int64
+	vs      []float64
+}
+
+// hub owns the websocket clients and turns commits into pushed updates.
+type hub struct {
+	s   *Server
+	up  websocket.Upgrader
+	log *slog.Logger
+
+	// pmu guards what Committed records; it is held only for map updates.
+	pmu     sync.Mutex
+	dirty   map[int64]struct{}       // machines with new readings
+	points  map[int64]*pendingPoints // by tag, only for watched machines
+	newTags bool
+	watched map[int64]int // machine id -> clients subscribed to it
+
+	// mu guards the clients and their subscriptions.
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	topics  map[string]map[*client]struct{}
+	known   map[int64]map[int64]bool // machine id -> its tag ids as last shown
+	closed  bool
+}
+
+func newHub(s *Server) *hub {
+	return &hub{
+		s:       s,
+		log:     s.log,
+		up:      websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192},
+		dirty:   map[int64]struct{}{},
+		points:  map[int64]*pendingPoints{},
+		watched: map[int64]int{},
+		clients: map[*client]struct{}{},
+		topics:  map[string]map[*client]struct{}{},
+		known:   map[int64]map[int64]bool{},
+	}
+}
+
+// client is one websocket connection.
+type client struct {
+	h      *hub
+	conn   *websocket.Conn
+	send   chan *websocket.PreparedMessage
+	quit   chan struct{}
+	once   sync.Once
+	topics []string // guarded by hub.mu
+}
+
+// stop ends the connection once; a non-zero code is sent as a close frame
+// first. It never waits longer than the write deadline.
+func (c *client) stop(code int, text string) {
+	c.once.Do(func() {
+		if code != 0 {
+			msg := websocket.FormatCloseMessage(code, text)
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		}
+		close(c.quit)
+		_ = c.conn.Close()
+	})
+}
+
+// committed records the machines and points of a commit. It runs on the DB
+// writer's goroutine at up to 100k readings/s, so it only touches maps.
+func (h *hub) committed(rs []plant.Stored, newTags bool) {
+	h.pmu.Lock()
+	defer h.pmu.Unlock()
+	if newTags {
+		h.newTags = true
+	}
+	last := int64(-1)
+	for i := range rs {
+		r := &rs[i]
+		if r.MachineID != last {
+			h.dirty[r.MachineID] = struct{}{}
+			last = r.MachineID
+		}
+		if h.watched[r.MachineID] == 0 {
+			continue
+		}
+		p := h.points[r.TagID]
+		if p == nil {
+			p = &pendingPoints{machine: r.MachineID}
+			h.points[r.TagID] = p
+		}
+		if r.Word != "" || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+			continue
+		}
+		p.ts = append(p.ts, r.TS)
+		p.vs = append(p.vs, r.Value)
+		if len(p.ts) >= 2*maxPending {
+			// Keep the newest; amortised so the writer never copies per reading.
+			n := copy(p.ts, p.ts[len(p.ts)-maxPending:])
+			copy(p.vs, p.vs[len(p.vs)-maxPending:])
+			p.ts, p.vs = p.ts[:n], p.vs[:n]
+		}
+	}
+}
+
+// run flushes pending updates until ctx is done, then closes every client.
+func (h *hub) run(ctx context.Context) error {
+	flush := time.NewTicker(flushEvery)
+	defer flush.Stop()
+	lastFull := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			h.shutdown()
+			return nil
+		case <-flush.C:
+			full := time.Since(lastFull) >= refreshEvery
+			if full {
+				lastFull = time.Now()
+			}
+			if err := h.flush(ctx, full); err != nil && ctx.Err() == nil {
+				h.log.Error("ws flush failed", "err", err)
+			}
+		}
+	}
+}
+
+// shutdown closes every client with 1012 and refuses new ones.
+func (h *hub) shutdown() {
+	h.mu.Lock()
+	h.closed = true
+	cs := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() {
+			c.stop(closeServiceRestart, "service restart")
+			h.unregister(c)
+		})
+	}
+	wg.Wait()
+}
+
+func (h *hub) register(c *client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.clients[c] = struct{}{}
+	h.s.metrics.clients.Inc()
+	return true
+}
+
+func (h *hub) unregister(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	h.s.metrics.clients.Dec()
+	h.setTopicsLocked(c, nil)
+}
+
+// setTopicsLocked replaces c's subscriptions; h.mu must be held.
+func (h *hub) setTopicsLocked(c *client, topics []string) {
+	h.pmu.Lock()
+	defer h.pmu.Unlock()
+	for _, t := range c.topics {
+		delete(h.topics[t], c)
+		if len(h.topics[t]) == 0 {
+			delete(h.topics, t)
+		}
+		if id, ok := machineTopic(t); ok {
+			if h.watched[id]--; h.watched[id] <= 0 {
+				delete(h.watched, id)
+				delete(h.known, id)
+				for tag, p := range h.points {
+					if p.machine == id {
+						delete(h.points, tag)
+					}
+				}
+			}
+		}
+	}
+	c.topics = topics
+	for _, t := range topics {
+		if h.topics[t] == nil {
+			h.topics[t] = map[*client]struct{}{}
+		}
+		h.topics[t][c] = struct{}{}
+		if id, ok := machineTopic(t); ok {
+			h.watched[id]++
+		}
+	}
+}
+
+// machineTopic parses "machine:12".
+func machineTopic(t string) (int64, bool) {
+	rest, ok := strings.CutPrefix(t, topicMachine)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// trySend queues a frame without waiting: a client whose buffer is full is
+// too slow for live data and is dropped (its page reconnects and resyncs).
+func (h *hub) trySend(c *client, pm *websocket.PreparedMessage) {
+	select {
+	case c.send <- pm:
+		h.s.metrics.messages.Inc()
+	default:
+		h.s.metrics.dropped.Inc()
+		h.log.Debug("ws client too slow, dropped", "remote", c.conn.RemoteAddr().String())
+		h.unregister(c)
+		c.stop(0, "")
+	}
+}
+
+func prepare(v any) (*websocket.PreparedMessage, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("ws: encode: %w", err)
+	}
+	return websocket.NewPreparedMessage(websocket.TextMessage, b)
+}
+
+// plantData is the store's view of the plant for one flush: queried once
+// and shared by every subscription.
+type plantData struct {
+	grid     views.Grid
+	machines map[int64]plant.Machine
+}
+
+func (h *hub) loadPlant(ctx context.Context) (*plantData, error) {
+	s := h.s
+	lines, err := s.store.Lines(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ws: lines: %w", err)
+	}
+	all, err := s.store.Tags(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ws: tags: %w", err)
+	}
+	pd := &plantData{machines: map[int64]plant.Machine{}}
+	for _, l := range lines {
+		withTags(l.Machines, all)
+		for _, m := range l.Machines {
+			pd.machines[m.ID] = m
+		}
+	}
+	pd.grid, err = s.gridFrom(lines)
+	return pd, err
+}
+
+// machine returns a machine from the flush's data, or from the store when a
+// subscribed machine is not in it.
+func (pd *plantData) machine(ctx context.Context, s *Server, id int64) (plant.Machine, error) {
+	if m, ok := pd.machines[id]; ok {
+		return m, nil
+	}
+	return s.machineWithTags(ctx, id)
+}
+
+// flush pushes what was committed since the last flush.
+func (h *hub) flush(ctx context.Context, full bool) error {
+	h.pmu.Lock()
+	dirty, points, newTags := h.dirty, h.points, h.newTags
+	h.dirty, h.newTags = map[int64]struct{}{}, false
+	h.points = map[int64]*pendingPoints{}
+	h.pmu.Unlock()
+
+	h.mu.Lock()
+	subs := make(map[string][]*client, len(h.topics))
+	for t, cs := range h.topics {
+		for c := range cs {
+			subs[t] = append(subs[t], c)
+		}
+	}
+	h.mu.Unlock()
+	if len(subs) == 0 || (!full && !newTags && len(dirty) == 0 && len(points) == 0) {
+		return nil
+	}
+
+	pd, err := h.loadPlant(ctx)
+	if err != nil {
+		return err
+	}
+	nowMS := h.s.now().UnixMilli()
+	var errs []error
+	for topic, cs := range subs {
+		var msgs []any
+		switch {
+		case topic == topicPlant:
+			msgs, err = h.plantDelta(ctx, pd, dirty, newTags, full, nowMS)
+		default:
+			id, ok := machineTopic(topic)
+			if !ok {
+				continue
+			}
+			msgs, err = h.machineDelta(ctx, pd, id, dirty, points, full, nowMS)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		pm, err := prepare(msgs)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, c := range cs {
+			h.trySend(c, pm)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plantDelta is the overview's update: the whole grid when machines may have
+// appeared, else the tiles that changed (all of them on a full refresh).
+func (h *hub) plantDelta(ctx context.Context, pd *plantData, dirty map[int64]struct{}, newTags, full bool, nowMS int64) ([]any, error) {
+	if newTags {
+		html, err := renderString(ctx, views.GridView(pd.grid))
+		if err != nil {
+			return nil, fmt.Errorf("ws: render grid: %w", err)
+		}
+		return []any{htmlMsg{Type: "html", ID: "grid", HTML: html}}, nil
+	}
+	ids := make([]int64, 0, len(dirty))
+	if full {
+		for id := range pd.machines {
+			ids = append(ids, id)
+		}
+	} else {
+		for id := range dirty {
+			if _, ok := pd.machines[id]; ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	msgs := make([]any, 0, len(ids))
+	for _, id := range ids {
+		html, err := renderString(ctx, views.TileView(h.s.tile(pd.machines[id], nowMS)))
+		if err != nil {
+			return nil, fmt.Errorf("ws: render tile %d: %w", id, err)
+		}
+		msgs = append(msgs, htmlMsg{Type: "html", ID: "machine-" + strconv.FormatInt(id, 10), HTML: html})
+	}
+	return msgs, nil
+}
+
+// machineDelta is a machine page's update: its header and value tiles when
+// it changed, the new chart points, or a reload when it grew a tag.
+func (h *hub) machineDelta(ctx context.Context, pd *plantData, id int64, dirty map[int64]struct{}, points map[int64]*pendingPoints, full bool, nowMS int64) ([]any, error) {
+	_, isDirty := dirty[id]
+	var tagIDs []int64
+	for tag, p := range points {
+		if p.machine == id {
+			tagIDs = append(tagIDs, tag)
+		}
+	}
+	if !isDirty && !full && len(tagIDs) == 0 {
+		return nil, nil
+	}
+	m, err := pd.machine(ctx, h.s, id)
+	if errors.Is(err, plant.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Only a tag the page would show and did not counts as growth: hidden
+	// tags are never on the page, and reloading for them would never end.
+	visible := tagSet(m.Tags)
+	h.mu.Lock()
+	known := h.known[id]
+	grew := false
+	for _, tag := range tagIDs {
+		if known != nil && visible[tag] && !known[tag] {
+			grew = true
+		}
+	}
+	if grew {
+		h.known[id] = tagSet(m.Tags)
+	}
+	h.mu.Unlock()
+	if grew {
+		return []any{reloadMsg{Type: "reload"}}, nil
+	}
+	msgs, err := h.machineTiles(ctx, m, nowMS)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(tagIDs)
+	for _, tag := range tagIDs {
+		p := points[tag]
+		if len(p.ts) == 0 {
+			continue
+		}
+		msgs = append(msgs, pointsOf(tag, p))
+	}
+	return msgs, nil
+}
+
+// pointsOf sorts a tag's pending points by time and keeps the newest.
+func pointsOf(tag int64, p *pendingPoints) pointsMsg {
+	idx := make([]int, len(p.ts))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return int(p.ts[a] - p.ts[b]) })
+	if len(idx) > maxPending {
+		idx = idx[len(idx)-maxPending:]
+	}
+	msg := pointsMsg{Type: "points", Tag: tag, T: make([]float64, len(idx)), V: make([]float64, len(idx))}
+	for i, j := range idx {
+		msg.T[i] = float64(p.ts[j]) / 1000
+		msg.V[i] = p.vs[j]
+	}
+	return msg
+}
+
+func tagSet(tags []plant.Tag) map[int64]bool {
+	set := make(map[int64]bool, len(tags))
+	for _, t := range tags {
+		set[t.ID] = true
+	}
+	return set
+}
+
+// machineTiles renders a machine page's header and every value tile.
+func (h *hub) machineTiles(ctx context.Context, m plant.Machine, nowMS int64) ([]any, error) {
+	html, err := renderString(ctx, views.StatusView(h.s.status(m, nowMS)))
+	if err != nil {
+		return nil, fmt.Errorf("ws: render status %d: %w", m.ID, err)
+	}
+	msgs := []any{htmlMsg{Type: "html", ID: "machine-status", HTML: html}}
+	for _, t := range visibleTags(m.Tags) {
+		html, err := renderString(ctx, views.ValueTile(value(t, nowMS)))
+		if err != nil {
+			return nil, fmt.Errorf("ws: render tag %d: %w", t.ID, err)
+		}
+		msgs = append(msgs, htmlMsg{Type: "html", ID: "tag-" + strconv.FormatInt(t.ID, 10), HTML: html})
+	}
+	return msgs, nil
+}
+
+// snapshot is what a client gets right after subscribing.
+func (h *hub) snapshot(ctx context.Context, topics []string) ([]any, error) {
+	var msgs []any
+	nowMS := h.s.now().UnixMilli()
+	for _, t := range topics {
+		if t == topicPlant {
+			g, err := h.s.grid(ctx)
+			if err != nil {
+				return nil, err
+			}
+			html, err := renderString(ctx, views.GridView(g))
+			if err != nil {
+				return nil, fmt.Errorf("ws: render grid: %w", err)
+			}
+			msgs = append(msgs, htmlMsg{Type: "html", ID: "grid", HTML: html})
+			continue
+		}
+		id, ok := machineTopic(t)
+		if !ok {
+			continue
+		}
+		m, err := h.s.machineWithTags(ctx, id)
+		if errors.Is(err, plant.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		if h.watched[id] > 0 {
+			h.known[id] = tagSet(m.Tags)
+		}
+		h.mu.Unlock()
+		tiles, err := h.machineTiles(ctx, m, nowMS)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, tiles...)
+	}
+	return msgs, nil
+}
+
+// websocket upgrades GET /ws and runs the client's pumps.
+func (s *Server) websocket(c echo.Context) error {
+	conn, err := s.hub.up.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		// The upgrader has answered the request already.
+		return nil
+	}
+	h := s.hub
+	cl := &client{h: h, conn: conn, send: make(chan *websocket.PreparedMessage, sendBuffer), quit: make(chan struct{})}
+	if !h.register(cl) {
+		cl.stop(closeServiceRestart, "service restart")
+		return nil
+	}
+	hello, err := prepare(helloMsg{Type: "hello", Version: s.cfg.Version, ServerMS: s.now().UnixMilli()})
+	if err == nil {
+		h.trySend(cl, hello)
+	}
+	go cl.writePump()
+	cl.readPump(context.WithoutCancel(c.Request().Context()))
+	return nil
+}
+
+// readPump reads subscriptions until the connection ends.
+func (c *client) readPump(ctx context.Context) {
+	h := c.h
+	defer func() {
+		h.unregister(c)
+		c.stop(0, "")
+	}()
+	c.conn.SetReadLimit(maxInbound)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		var req struct {
+			Sub []string `json:"sub"`
+		}
+		if err := json.Unmarshal(data, &req); err != nil || req.Sub == nil {
+			continue
+		}
+		topics := validTopics(req.Sub)
+		h.mu.Lock()
+		if _, ok := h.clients[c]; !ok {
+			h.mu.Unlock()
+			return
+		}
+		h.setTopicsLocked(c, topics)
+		h.mu.Unlock()
+		msgs, err := h.snapshot(ctx, topics)
+		if err != nil {
+			h.log.Error("ws snapshot failed", "err", err)
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		pm, err := prepare(msgs)
+		if err != nil {
+			h.log.Error("ws snapshot encode failed", "err", err)
+			continue
+		}
+		h.trySend(c, pm)
+	}
+}
+
+// validTopics keeps the topics this server knows, each once.
+func validTopics(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, t := range in {
+		if len(out) == maxTopics {
+			break
+		}
+		if id, ok := machineTopic(t); ok {
+			t = topicMachine + strconv.FormatInt(id, 10)
+		} else if t != topicPlant {
+			continue
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// writePump is the only writer of data frames; it also pings so dead
+// connections are noticed within pongWait.
+func (c *client) writePump() {
+	ping := time.NewTicker(pingEvery)
+	defer func() {
+		ping.Stop()
+		_ = c.conn.Close()
+	}()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case pm := <-c.send:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WritePreparedMessage(pm); err != nil {
+				c.stop(0, "")
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.stop(0, "")
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,105 @@
+// Package web serves Andon's pages, its JSON API, /metrics, /healthz and the
+// /ws live updates. echo.Context never leaves this package; pages are
+// rendered by package views from view models built here.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"andon/plant"
+)
+
+// Store is what the web needs from the database; *db.Store implements it.
+type Store interface {
+	Lines(ctx context.Context) ([]plant.Line, error)
+	Machine(ctx context.Context, id int64) (plant.Machine, error) // plant.ErrNotFound (wrapped) if unknown
+	Tags(ctx context.Context) ([]plant.Tag, error)
+	Series(ctx context.Context, tagID, fromMS, toMS int64, maxPoints int) ([]plant.Point, error)
+	Rejects(ctx context.Context, limit int) ([]plant.Reject, error)
+}
+
+// Config is what New needs. Store and Logger are required.
+type Config struct {
+	Store       Store
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer // nil: metrics are not registered
+	Gatherer    prometheus.Gatherer   // served on /metrics; nil: Registerer if it is a Gatherer
+	Version     string
+	MQTTAddr    string         // "host:port" of the embedded broker for the empty state; "" if off
+	HeartbeatMS int64          // default plant.DefaultHeartbeatMS
+	Location    *time.Location // plant time zone; default time.Local
+	Health      func(ctx context.Context) error
+	Now         func() time.Time
+}
+
+// Server is the web front of Andon: HTTP handlers plus the websocket hub.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   Store
+	loc     *time.Location
+	now     func() time.Time
+	metrics *metrics
+	echo    *echo.Echo
+	hub     *hub
+}
+
+// New checks the configuration and builds the server; call Run to start the hub.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("web: config: Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HeartbeatMS <= 0 {
+		cfg.HeartbeatMS = plant.DefaultHeartbeatMS
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Gatherer == nil {
+		if g, ok := cfg.Registerer.(prometheus.Gatherer); ok {
+			cfg.Gatherer = g
+		} else {
+			cfg.Gatherer = prometheus.NewRegistry()
+		}
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("web: metrics: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   cfg.Store,
+		loc:     cfg.Location,
+		now:     cfg.Now,
+		metrics: m,
+	}
+	s.hub = newHub(s)
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler is the HTTP handler for every route.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Run runs the websocket hub until ctx is done, then closes every client
+// with close code 1012 ("service restart") and returns.
+func (s *Server) Run(ctx context.Context) error { return s.hub.run(ctx) }
+
+// Committed is called by the DB writer after each commit, on its goroutine.
+// It never blocks on the network: it records what changed for the next flush.
+func (s *Server) Committed(rs []plant.Stored, newTags bool) { s.hub.committed(rs, newTags) }
