@@ -1,0 +1,68 @@
+# Andon: `make run` starts the product with a demo plant, `make test` runs every test.
+# Everything a target needs is installed by the target itself (see `deps`).
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GO      ?= go
+export CGO_ENABLED ?= 0
+
+.PHONY: run build test test-go deps check-generated generate lint bench docker vendor clean
+
+## run: start Andon with the embedded broker, ./data and the built-in demo plant (http://localhost:8080)
+run:
+	$(GO) run -trimpath -ldflags "$(LDFLAGS)" ./cmd/andon serve --demo
+
+## build: a static, CGO-free binary in bin/andon
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/andon ./cmd/andon
+
+## test: every test, with the real brokers and the real browser they need
+test: deps check-generated
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 8m ./...
+
+## deps: install what the tests use but Go does not bring (mosquitto, chromium) where missing
+deps:
+	@command -v mosquitto >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null 2>&1 || $(MAKE) --no-print-directory apt PKGS=mosquitto
+	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory apt PKGS=chromium
+
+apt:
+	@echo "installing $(PKGS) with apt-get"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(PKGS) >/dev/null
+
+## generate: regenerate templ code (the generated *_templ.go files are committed)
+generate:
+	$(GO) tool templ generate
+
+## check-generated: fail if `templ generate` would change the committed code
+check-generated:
+	@$(GO) tool templ generate >/dev/null 2>&1
+	@if [ -n "$$(git status --porcelain -- '*_templ.go')" ]; then \
+	  echo "templ generate changed these files; run 'make generate' and commit them:"; \
+	  git status --porcelain -- '*_templ.go'; exit 1; fi
+
+## lint: vet, formatting, staticcheck and known vulnerabilities
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); exit 1)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...
+
+## bench: Go benchmarks (figures go into BENCHMARKS.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./...
+
+## docker: build the container image (needs a Docker engine)
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t andon:$(VERSION) .
+
+## vendor: refresh the pinned front-end libraries from the npm registry
+vendor:
+	rm -rf .vendor-tmp && mkdir .vendor-tmp && cd .vendor-tmp && npm pack uplot@1.6.32 >/dev/null && tar xzf uplot-1.6.32.tgz
+	cp .vendor-tmp/package/dist/uPlot.iife.min.js .vendor-tmp/package/dist/uPlot.min.css static/vendor/
+	cp .vendor-tmp/package/LICENSE static/vendor/uPlot.LICENSE
+	rm -rf .vendor-tmp
+
+clean:
+	rm -rf bin

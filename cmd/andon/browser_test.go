@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"andon/ingest/mqtttest"
+)
+
+// browser starts a headless Debian chromium for the test (`make deps`
+// installs it where it is missing) and returns a context for chromedp.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (make deps installs it): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1920, 1080))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first Run starts the browser; it gets no timeout of its own, since
+	// cancelling it would kill the browser.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshotDir is where screenshots go: docs/screenshots when
+// ANDON_SCREENSHOTS is set (make screenshots), else the test's temp dir.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("ANDON_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestBrowserLiveMachinePage opens a machine page in chromium, publishes a
+// reading, and sees the value tile and the chart update without a reload.
+func TestBrowserLiveMachinePage(t *testing.T) {
+	s := startServe(t, nil)
+	pub := mqtttest.Connect(t, s.addrs.MQTT)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	for i := range 5 {
+		p := fmt.Sprintf(`{"value": %d, "ts": %d}`, 40+i, now.Add(time.Duration(i-5)*time.Second).UnixMilli())
+		if err := pub.Publish(ctx, "acme/hall-1/line-1/press-07/temperature", []byte(p), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := machineIDs(t, s)["press-07"]
+	_, body := get(t, s.url(fmt.Sprintf("/machines/%d", id)))
+	tag := firstTagID(t, body)
+
+	b := browser(t)
+	bctx, bcancel := context.WithTimeout(b, 60*time.Second)
+	defer bcancel()
+	chart := fmt.Sprintf(`[data-testid="chart-%d"]`, tag)
+	err := chromedp.Do(bctx,
+		chromedp.Navigate(s.url(fmt.Sprintf("/machines/%d", id))),
+		chromedp.WaitVisible(chromedp.CSS(chart+" canvas")),
+	)
+	if err != nil {
+		t.Fatalf("machine page: %v\n%s", err, s.stderr)
+	}
+	// Wait until the chart holds the five stored points and the page is live.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(
+		`document.querySelector('%s').dataset.points === "5" && document.querySelector('[data-testid="live-status"]').dataset.state === "live"`, chart))); err != nil {
+		points, _ := chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('%s').dataset.points || ""`, chart)))
+		t.Fatalf("chart never showed the 5 stored points live (has %q): %v", points, err)
+	}
+	// A marker that a reload would wipe out.
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker = true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, "acme/hall-1/line-1/press-07/temperature", []byte("88.5"), 1); err != nil {
+		t.Fatal(err)
+	}
+	tile := fmt.Sprintf(`[data-testid="tag-value-%d"]`, tag)
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(
+		`document.querySelector('%s').textContent.includes("88.5") && document.querySelector('%s').dataset.points === "6"`, tile, chart))); err != nil {
+		text, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(tile)))
+		t.Fatalf("the tile and chart did not update live (tile says %q): %v", text, err)
+	}
+	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker === true`)); err != nil || !marker {
+		t.Fatalf("the page reloaded instead of updating in place (%v)", err)
+	}
+	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(screenshotDir(t), "machine.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserDemoOverview runs the demo plant and looks at the overview on
+// a desktop, a phone and a 4K screen: every machine is there, nothing spills
+// out sideways, and the screenshots are kept for people to judge.
+func TestBrowserDemoOverview(t *testing.T) {
+	s := startServe(t, nil, "--demo")
+	deadline := time.Now().Add(15 * time.Second)
+	for len(machineIDs(t, s)) < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo plant has %d machines, want 10\n%s", len(machineIDs(t, s)), s.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a couple of live updates
+	b := browser(t)
+	dir := screenshotDir(t)
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1920, 1080}, {"phone", 390, 844}, {"4k", 3840, 2160}} {
+		t.Run(size.name, func(t *testing.T) {
+			bctx, cancel := context.WithTimeout(b, 60*time.Second)
+			defer cancel()
+			err := chromedp.Do(bctx,
+				chromedp.EmulateViewport(size.w, size.h),
+				chromedp.Navigate(s.url("/")),
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid^="machine-tile-"]`)),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelector('[data-testid="live-status"]').dataset.state === "live"`)); err != nil {
+				t.Fatalf("page never went live: %v", err)
+			}
+			tiles, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="machine-tile-"]').length`))
+			if err != nil || tiles != 10 {
+				t.Errorf("overview shows %d tiles (%v), want 10", tiles, err)
+			}
+			overflow, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+			if err != nil || overflow > 0 {
+				t.Errorf("page is %d px wider than the %d px viewport (%v)", overflow, size.w, err)
+			}
+			png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := "overview-" + size.name + ".png"
+			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if len(png) < 10_000 || !strings.HasPrefix(string(png), "\x89PNG") {
+				t.Errorf("%s: screenshot of %d bytes looks empty", name, len(png))
+			}
+		})
+	}
+}

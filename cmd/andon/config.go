@@ -1,0 +1,224 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// serveConfig is everything `andon serve` needs, loaded once from defaults,
+// an optional YAML file, ANDON_* environment variables and flags, in that
+// order of increasing precedence, then validated.
+type serveConfig struct {
+	Config       string
+	Data         string
+	HTTP         string
+	MQTTListen   string // "off" disables the embedded broker
+	MQTTURL      string // external broker to subscribe to; "" for none
+	MQTTTopics   string // comma-separated subscription filters on the external broker
+	Demo         bool
+	DemoMachines int
+	Heartbeat    time.Duration
+	TimeZone     string
+	Synchronous  string
+	LogLevel     string
+	LogFormat    string
+
+	location *time.Location
+	// explicit records which settings the user gave (flag, env or file), so
+	// --demo can fall back to a free port only for defaults.
+	explicit map[string]bool
+}
+
+const (
+	defaultHTTP       = ":8080"
+	defaultMQTTListen = ":1883"
+)
+
+// newFlagSet is the `serve` command's flags, bound to c.
+func newFlagSet(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.flags(fs)
+	return fs
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Config, "config", "", "YAML file with settings (keys are the flag names, e.g. `http: \":8080\"`)")
+	fs.StringVar(&c.Data, "data", "./data", "directory for the SQLite database and state")
+	fs.StringVar(&c.HTTP, "http", defaultHTTP, "HTTP listen address")
+	fs.StringVar(&c.MQTTListen, "mqtt-listen", defaultMQTTListen, "embedded MQTT broker listen address, or \"off\"")
+	fs.StringVar(&c.MQTTURL, "mqtt-url", "", "external MQTT broker to subscribe to, e.g. mqtt://user:pass@host:1883")
+	fs.StringVar(&c.MQTTTopics, "mqtt-topics", "#", "topic filters to subscribe to on the external broker, comma-separated")
+	fs.BoolVar(&c.Demo, "demo", false, "run the demo plant simulator in-process")
+	fs.IntVar(&c.DemoMachines, "demo-machines", 10, "machines in the demo plant")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 30*time.Second, "a machine silent for longer than this shows as offline")
+	fs.StringVar(&c.TimeZone, "time-zone", "Local", "the plant's time zone (IANA name, e.g. Europe/Berlin)")
+	fs.StringVar(&c.Synchronous, "synchronous", "normal", "SQLite synchronous mode: normal, or full for power-loss durability")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("--data must not be empty"))
+	}
+	if c.MQTTListen == "off" && c.MQTTURL == "" {
+		errs = append(errs, errors.New("no way to receive readings: --mqtt-listen is off and --mqtt-url is empty"))
+	}
+	if c.MQTTURL != "" && !hasScheme(c.MQTTURL, "mqtt", "mqtts", "tcp", "ssl", "tls", "ws", "wss") {
+		errs = append(errs, fmt.Errorf("--mqtt-url %q: want mqtt://host:port or mqtts://host:port", c.MQTTURL))
+	}
+	if c.Heartbeat < time.Second {
+		errs = append(errs, fmt.Errorf("--heartbeat %s: must be at least 1s", c.Heartbeat))
+	}
+	if c.DemoMachines < 1 || c.DemoMachines > 1000 {
+		errs = append(errs, fmt.Errorf("--demo-machines %d: want 1 to 1000", c.DemoMachines))
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--time-zone %q: %w", c.TimeZone, err))
+	}
+	c.location = loc
+	switch strings.ToLower(c.Synchronous) {
+	case "normal", "full":
+	default:
+		errs = append(errs, fmt.Errorf("--synchronous %q: want normal or full", c.Synchronous))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func hasScheme(u string, schemes ...string) bool {
+	for _, s := range schemes {
+		if strings.HasPrefix(u, s+"://") {
+			return true
+		}
+	}
+	return false
+}
+
+// parseArgs fills fs's variables from, in increasing precedence, the YAML
+// file named by --config or ANDON_CONFIG, the ANDON_* environment twins of
+// the flags, and the command line. It returns the names of the settings that
+// were given explicitly by any of the three.
+func parseArgs(fs *flag.FlagSet, args []string, getenv func(string) string) (map[string]bool, error) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	explicit := map[string]bool{}
+	for name := range onCommandLine {
+		explicit[name] = true
+	}
+
+	// The config file's name itself may come from the flag or the environment.
+	file := ""
+	if f := fs.Lookup("config"); f != nil {
+		file = f.Value.String()
+		if file == "" {
+			file = getenv(envName("config"))
+		}
+	}
+	if file != "" {
+		settings, err := readConfigFile(file)
+		if err != nil {
+			return nil, err
+		}
+		keys := make([]string, 0, len(settings))
+		for k := range settings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			name := strings.ReplaceAll(key, "_", "-")
+			if fs.Lookup(name) == nil || name == "config" {
+				return nil, fmt.Errorf("%s: unknown setting %q", file, key)
+			}
+			if onCommandLine[name] || getenv(envName(name)) != "" {
+				continue
+			}
+			if err := fs.Set(name, settings[key]); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", file, key, err)
+			}
+			explicit[name] = true
+		}
+	}
+
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || onCommandLine[f.Name] {
+			return
+		}
+		v := getenv(envName(f.Name))
+		if v == "" {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			return
+		}
+		explicit[f.Name] = true
+	})
+	return explicit, err
+}
+
+// envName is a flag's environment twin: --mqtt-url is ANDON_MQTT_URL.
+func envName(flagName string) string {
+	return "ANDON_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case bool, int, float64:
+			out[k] = fmt.Sprint(v)
+		case nil:
+			out[k] = ""
+		default:
+			return nil, fmt.Errorf("config %s: %s: want a single value, got %T", path, k, v)
+		}
+	}
+	return out, nil
+}
+
+// usage prints a flag set's flags with their environment twins.
+func usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "usage: %s\n\n", synopsis)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s %s\n        %s", f.Name, name, help)
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, " [%s]\n", envName(f.Name))
+	})
+}

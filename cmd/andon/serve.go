@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"andon/db"
+	"andon/ingest"
+	"andon/ingest/sim"
+	"andon/web"
+)
+
+func (env *environment) serveCmd(ctx context.Context, args []string) error {
+	var cfg serveConfig
+	fs := newFlagSet(&cfg)
+	explicit, err := env.parse(fs, args, "andon serve [flags]")
+	if err != nil {
+		return err
+	}
+	cfg.explicit = explicit
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return env.serve(ctx, cfg)
+}
+
+// serve wires the product together: store → writer → ingest (embedded broker
+// and/or external client) → web, and runs it until ctx is done. Shutdown goes
+// in the order that loses nothing: stop taking readings, commit what is
+// queued, then close websockets (code 1012) and the HTTP server.
+func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
+	log := env.logger(cfg.LogLevel, cfg.LogFormat)
+
+	// Bind the listeners first: a port in use is the commonest failure on a
+	// first start and deserves a one-line answer before anything else happens.
+	httpLn, err := env.listen(log, "http", cfg.HTTP, defaultHTTP, cfg.Demo && !cfg.explicit["http"])
+	if err != nil {
+		return err
+	}
+	defer httpLn.Close()
+	var mqttLn net.Listener
+	if cfg.MQTTListen != "off" {
+		mqttLn, err = env.listen(log, "mqtt-listen", cfg.MQTTListen, defaultMQTTListen, cfg.Demo && !cfg.explicit["mqtt-listen"])
+		if err != nil {
+			return err
+		}
+		defer mqttLn.Close()
+	}
+
+	store, err := db.Open(ctx, filepath.Join(cfg.Data, "andon.db"), db.Options{
+		Synchronous: strings.ToUpper(cfg.Synchronous),
+		Logger:      log,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer store.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "andon_build_info", Help: "Always 1; the version label says which build runs.",
+		ConstLabels: prometheus.Labels{"version": version},
+	}, func() float64 { return 1 }))
+
+	mqttAddr := ""
+	if mqttLn != nil {
+		mqttAddr = publicAddr(mqttLn.Addr())
+	}
+	site, err := web.New(web.Config{
+		Store:       store,
+		Logger:      log,
+		Registerer:  reg,
+		Gatherer:    reg,
+		Version:     version,
+		MQTTAddr:    mqttAddr,
+		HeartbeatMS: cfg.Heartbeat.Milliseconds(),
+		Location:    cfg.location,
+		Health:      store.Ping,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	writer := db.NewWriter(store, db.WriterConfig{
+		Registerer: reg,
+		Logger:     log,
+		OnCommit:   site.Committed,
+	})
+
+	var broker *ingest.Broker
+	if mqttLn != nil {
+		broker, err = ingest.NewBroker(ingest.BrokerConfig{
+			Listener:   mqttLn,
+			Sink:       writer,
+			Limits:     ingest.DefaultLimits(),
+			Logger:     log,
+			Registerer: reg,
+		})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	var client *ingest.Client
+	if cfg.MQTTURL != "" {
+		id, err := clientID(cfg.Data)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		client, err = ingest.NewClient(ingest.ClientConfig{
+			URL:        cfg.MQTTURL,
+			ClientID:   id,
+			Topics:     splitList(cfg.MQTTTopics),
+			Sink:       writer,
+			Limits:     ingest.DefaultLimits(),
+			Logger:     log,
+			Registerer: reg,
+		})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+
+	srv := &http.Server{
+		Handler:           site.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	// The writer outlives ingest: it stops only after every source of
+	// readings has returned, so what they queued is committed.
+	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriter()
+	g.Go(func() error { return writer.Run(writerCtx) })
+
+	sources, sctx := errgroup.WithContext(gctx)
+	if broker != nil {
+		sources.Go(func() error { return broker.Run(sctx) })
+	}
+	if client != nil {
+		sources.Go(func() error { return client.Run(sctx) })
+	}
+	if cfg.Demo {
+		url := cfg.MQTTURL
+		if mqttLn != nil {
+			url = "mqtt://" + loopbackAddr(mqttLn.Addr())
+		}
+		sources.Go(func() error {
+			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, Logger: log.With("component", "demo")})
+			if err != nil && sctx.Err() == nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		err := sources.Wait()
+		stopWriter()
+		return err
+	})
+
+	g.Go(func() error { return site.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+
+	log.Info("andon is up",
+		"version", version,
+		"url", "http://"+publicAddr(httpLn.Addr()),
+		"mqtt", orOff(mqttAddr),
+		"mqtt_url", redactURL(cfg.MQTTURL),
+		"data", cfg.Data,
+		"demo", cfg.Demo)
+	if env.ready != nil {
+		env.ready(listening{HTTP: loopbackAddr(httpLn.Addr()), MQTT: loopbackIfSet(mqttLn)})
+	}
+
+	err = g.Wait()
+	log.Info("andon stopped")
+	return err
+}
+
+// listen binds addr. An address in use is a one-line error that names the
+// flag to change, unless fallback is set (the demo on a default port), in
+// which case a free port is taken and the log says so loudly.
+func (env *environment) listen(log *slog.Logger, flagName, addr, def string, fallback bool) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("--%s %s: %w", flagName, addr, err)
+	}
+	if !fallback || addr != def {
+		return nil, fmt.Errorf("address %s is already in use by another program: choose another with --%s ADDR (or %s)",
+			addr, flagName, envName(flagName))
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %s is in use and no free port was found: %w", flagName, addr, err)
+	}
+	log.Warn("!!! DEFAULT PORT IN USE: the demo took a free port instead !!!",
+		"flag", "--"+flagName, "wanted", addr, "using", publicAddr(ln.Addr()))
+	return ln, nil
+}
+
+// clientID is the external-broker client id, made once and kept in the data
+// directory: the broker keeps the persistent session under this id, so it
+// must not change across restarts.
+func clientID(dir string) (string, error) {
+	path := filepath.Join(dir, "mqtt-client-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("client id: %w", err)
+	}
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("client id: %w", err)
+	}
+	id := "andon-" + hex.EncodeToString(r[:])
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("client id: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("client id: %w", err)
+	}
+	return id, nil
+}
+
+// publicAddr is how a listener is shown to people: "localhost:8080" for a
+// wildcard bind, which is what they would type into a browser on this host.
+func publicAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// loopbackAddr is an address this process can dial to reach its own listener.
+func loopbackAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func loopbackIfSet(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return loopbackAddr(ln.Addr())
+}
+
+func orOff(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
+}
+
+// redactURL hides a password in a broker URL before it is logged.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	userinfo := u[scheme+3 : at]
+	if i := strings.Index(userinfo, ":"); i >= 0 {
+		userinfo = userinfo[:i] + ":xxxxx"
+	}
+	return u[:scheme+3] + userinfo + u[at:]
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
