@@ -34,6 +34,11 @@ const (
 	// a dashboard that starts late, or lost a message, catches up quickly.
 	stateResend = 10 * time.Second
 
+	// unitResend is how often each gauge is also sent on its own topic with
+	// its unit: the multi-metric object has no place for units, and a plant
+	// manager should see "64.2 °C", not "64.2".
+	unitResend = 5 * time.Minute
+
 	// maxGap bounds the time one Step simulates. A longer gap (a laptop
 	// asleep, a stopped process) is treated as if the plant paused, so Step
 	// never loops for long and never floods the broker with a day of parts.
@@ -123,6 +128,8 @@ type machine struct {
 	tempAt    time.Time
 
 	sentState   plant.State
+	unitsSentAt time.Time
+	gauges      [len(gaugeUnits)]float64 // the gauges' values as last published
 	stateSentAt time.Time
 	nextMetrics time.Time
 }
@@ -174,6 +181,12 @@ func NewPlant(cfg Config, start time.Time) *Plant {
 			tempAt: start,
 		}
 		m.lastCycle = ideal
+		// The counters start part-way into a shift (1 to 5 hours at about
+		// 75 % of the ideal rate), as they are when one walks into a plant,
+		// rather than at zero on every machine.
+		made := int64(uniform(rng, 3600, 5*3600) * 0.75 / ideal)
+		m.scrap = int64(float64(made) * m.scrapP)
+		m.good = made - m.scrap
 		p.machines = append(p.machines, m)
 	}
 	p.seedStates(rand.New(rand.NewPCG(seed, 0)), start)
@@ -256,6 +269,10 @@ func (p *Plant) Step(now time.Time) []Message {
 			// Counters and gauges travel together, so the whole object is QoS1:
 			// a lost counter reading would show as a dip in output.
 			out = append(out, Message{Topic: m.topic, Payload: m.metrics(now), QoS: 1})
+			if m.unitsSentAt.IsZero() || now.Sub(m.unitsSentAt) >= unitResend {
+				m.unitsSentAt = now
+				out = append(out, m.units(now)...)
+			}
 		}
 	}
 	return out
@@ -405,6 +422,7 @@ func (m *machine) metrics(now time.Time) []byte {
 	default:
 		kw = m.k.idleKW * (1 + m.rng.NormFloat64()*0.05)
 	}
+	m.gauges = [len(gaugeUnits)]float64{m.lastCycle, temp, math.Max(rpm, 0), math.Max(kw, 0)}
 	b := make([]byte, 0, 160)
 	b = append(b, `{"timestamp_ms":`...)
 	b = strconv.AppendInt(b, now.UnixMilli(), 10)
@@ -413,13 +431,13 @@ func (m *machine) metrics(now time.Time) []byte {
 	b = append(b, `,"scrap":`...)
 	b = strconv.AppendInt(b, m.scrap, 10)
 	b = append(b, `,"cycle_time":`...)
-	b = strconv.AppendFloat(b, m.lastCycle, 'f', 1, 64)
+	b = strconv.AppendFloat(b, m.gauges[0], 'f', gaugeUnits[0].prec, 64)
 	b = append(b, `,"temperature":`...)
-	b = strconv.AppendFloat(b, temp, 'f', 1, 64)
+	b = strconv.AppendFloat(b, m.gauges[1], 'f', gaugeUnits[1].prec, 64)
 	b = append(b, `,"spindle_speed":`...)
-	b = strconv.AppendFloat(b, math.Max(rpm, 0), 'f', 0, 64)
+	b = strconv.AppendFloat(b, m.gauges[2], 'f', gaugeUnits[2].prec, 64)
 	b = append(b, `,"power":`...)
-	b = strconv.AppendFloat(b, math.Max(kw, 0), 'f', 2, 64)
+	b = strconv.AppendFloat(b, m.gauges[3], 'f', gaugeUnits[3].prec, 64)
 	return append(b, '}')
 }
 
@@ -429,4 +447,30 @@ func uniform(rng *rand.Rand, lo, hi float64) float64 {
 
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
+}
+
+// gaugeUnits are the units of the gauges, in the order of machine.gauges.
+// prec is the decimals each is published with, the same in both shapes.
+var gaugeUnits = [...]struct {
+	metric, unit string
+	prec         int
+}{
+	{"cycle_time", "s", 1}, {"temperature", "°C", 1}, {"spindle_speed", "rpm", 0}, {"power", "kW", 2},
+}
+
+// units repeats the gauges just published, one per topic in the
+// {"value", "ts", "unit"} shape, so the tags learn their units. Same time and
+// value as in the object: the store keeps one reading.
+func (m *machine) units(now time.Time) []Message {
+	out := make([]Message, 0, len(gaugeUnits))
+	for i, g := range gaugeUnits {
+		b := []byte(`{"value":`)
+		b = strconv.AppendFloat(b, m.gauges[i], 'f', g.prec, 64)
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, now.UnixMilli(), 10)
+		b = append(b, `,"unit":`...)
+		b = strconv.AppendQuote(b, g.unit)
+		out = append(out, Message{Topic: m.topic + "/" + g.metric, Payload: append(b, '}'), QoS: 1})
+	}
+	return out
 }

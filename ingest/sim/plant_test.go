@@ -61,6 +61,27 @@ type machineTrack struct {
 	changes     int
 	runningSecs int
 	metricsSeen int
+	unitsSeen   map[string]bool
+}
+
+// checkUnitMessage checks a gauge sent on its own topic with its unit.
+func checkUnitMessage(t *testing.T, m Message, metric string, now time.Time) {
+	t.Helper()
+	want := map[string]string{"cycle_time": "s", "temperature": "°C", "spindle_speed": "rpm", "power": "kW"}[metric]
+	if want == "" {
+		t.Fatalf("single-value topic %q: want only state or a gauge with its unit", m.Topic)
+	}
+	var v struct {
+		Value *float64
+		TS    int64
+		Unit  string
+	}
+	if err := json.Unmarshal(m.Payload, &v); err != nil || v.Value == nil {
+		t.Fatalf("%s: payload %q is not {value, ts, unit}: %v", m.Topic, m.Payload, err)
+	}
+	if v.Unit != want || v.TS != now.UnixMilli() {
+		t.Errorf("%s: unit %q ts %d, want %q at %d", m.Topic, v.Unit, v.TS, want, now.UnixMilli())
+	}
 }
 
 func TestPlantHour(t *testing.T) {
@@ -69,7 +90,7 @@ func TestPlantHour(t *testing.T) {
 			p := NewPlant(Config{Seed: seed}, t0)
 			tracks := map[string]*machineTrack{}
 			for _, ms := range p.Machines() {
-				tracks[ms.Path.String()] = &machineTrack{good: -1, scrap: -1}
+				tracks[ms.Path.String()] = &machineTrack{good: -1, scrap: -1, unitsSeen: map[string]bool{}}
 			}
 			if len(tracks) != 10 {
 				t.Fatalf("got %d distinct machines, want 10", len(tracks))
@@ -94,7 +115,9 @@ func TestPlantHour(t *testing.T) {
 						continue
 					}
 					if metric != "state" {
-						t.Fatalf("step %d: single-value topic %q, want only state", step, m.Topic)
+						checkUnitMessage(t, m, metric, now)
+						tr.unitsSeen[metric] = true
+						continue
 					}
 					s, ok := plant.ParseState(string(m.Payload))
 					if !ok || string(s) != string(m.Payload) {
@@ -171,6 +194,9 @@ func TestPlantHour(t *testing.T) {
 			var good, scrap int64
 			var changes, running int
 			for name, tr := range tracks {
+				if len(tr.unitsSeen) != 4 {
+					t.Errorf("%s: units declared for %v, want the 4 gauges", name, tr.unitsSeen)
+				}
 				if tr.state == "" {
 					t.Errorf("%s published no state word", name)
 				}
@@ -210,10 +236,14 @@ func TestPlantLongRun(t *testing.T) {
 	}
 	state := map[string]plant.State{}
 	last := map[string]metricsMsg{}
+	first := map[string]metricsMsg{}
 	var runningSecs, changes int
 	for step := 0; step <= hours*3600; step++ {
 		for _, m := range p.Step(t0.Add(time.Duration(step) * time.Second)) {
 			name, metric := machineOf(t, m.Topic)
+			if metric != "" && metric != "state" {
+				continue // a gauge with its unit
+			}
 			if metric == "state" {
 				s := plant.State(m.Payload)
 				if state[name] != "" && state[name] != s {
@@ -229,13 +259,17 @@ func TestPlantLongRun(t *testing.T) {
 			if err := json.Unmarshal(m.Payload, &v); err != nil {
 				t.Fatal(err)
 			}
+			if _, ok := first[name]; !ok {
+				first[name] = v
+			}
 			last[name] = v
 		}
 	}
 	var oeeSum float64
 	for name, v := range last {
-		// OEE = good count × ideal cycle time / planned time (all of it here).
-		oeeSum += float64(*v.Good) * ideal[name] / (hours * 3600)
+		// OEE = good count × ideal cycle time / planned time (all of it
+		// here); the counters start part-way into a shift, not at zero.
+		oeeSum += float64(*v.Good-*first[name].Good) * ideal[name] / (hours * 3600)
 	}
 	oee := oeeSum / float64(len(last))
 	avail := float64(runningSecs) / float64(len(specs)*(hours*3600+1))
@@ -356,9 +390,10 @@ func TestPlantRate(t *testing.T) {
 			for d := time.Duration(0); d <= tt.dur; d += tt.step {
 				for _, m := range p.Step(t0.Add(d)) {
 					name, metric := machineOf(t, m.Topic)
-					if metric == "" {
+					switch metric {
+					case "":
 						metrics[name]++
-					} else {
+					case "state":
 						states[name]++
 					}
 				}
