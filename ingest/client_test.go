@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"andon/ingest/mqtttest"
 	"andon/plant"
 )
 
@@ -69,11 +70,11 @@ func values(rs []plant.Reading, metric string) map[float64]bool {
 }
 
 func TestClientPersistentSession(t *testing.T) {
-	m := startMosquitto(t)
-	pub := dialPaho(t, m.addr, "publisher")
+	m := mqtttest.StartMosquitto(t)
+	pub := dialPaho(t, m.Addr, "publisher")
 	reg := prometheus.NewRegistry()
 	sink := &testSink{}
-	c, stop := runClient(t, m.addr, "andon-test", sink, reg)
+	c, stop := runClient(t, m.Addr, "andon-test", sink, reg)
 	if got := counterValue(t, reg, "andon_mqtt_connected", "", ""); got != 1 {
 		t.Errorf("andon_mqtt_connected = %v, want 1", got)
 	}
@@ -109,7 +110,7 @@ func TestClientPersistentSession(t *testing.T) {
 		pub.publish(t, "plant/l1/m1/count", strconv.Itoa(i), 1)
 	}
 	sink2 := &testSink{}
-	runClient(t, m.addr, "andon-test", sink2, nil)
+	runClient(t, m.Addr, "andon-test", sink2, nil)
 	waitFor(t, "the 100 queued readings", func() bool { return len(values(sink2.readingsOnly(), "count")) >= 100 })
 	got := values(sink2.readingsOnly(), "count")
 	for i := 100; i < 200; i++ {
@@ -120,10 +121,10 @@ func TestClientPersistentSession(t *testing.T) {
 }
 
 func TestClientStoreFailureRedelivers(t *testing.T) {
-	m := startMosquitto(t)
-	pub := dialPaho(t, m.addr, "publisher")
+	m := mqtttest.StartMosquitto(t)
+	pub := dialPaho(t, m.Addr, "publisher")
 	sink := &testSink{fail: errStoreDown}
-	runClient(t, m.addr, "andon-redeliver", sink, nil)
+	runClient(t, m.Addr, "andon-redeliver", sink, nil)
 
 	pub.publish(t, "plant/m1/temp", "42", 1)
 	waitFor(t, "the failed commit", func() bool {
@@ -141,10 +142,10 @@ func TestClientStoreFailureRedelivers(t *testing.T) {
 }
 
 func TestClientQoS0(t *testing.T) {
-	m := startMosquitto(t)
-	pub := dialPaho(t, m.addr, "publisher")
+	m := mqtttest.StartMosquitto(t)
+	pub := dialPaho(t, m.Addr, "publisher")
 	sink := &testSink{}
-	runClient(t, m.addr, "andon-qos0", sink, nil)
+	runClient(t, m.Addr, "andon-qos0", sink, nil)
 	pub.publish(t, "plant/m1/temp", "7", 0)
 	waitFor(t, "the reading", func() bool { return sink.count() == 1 })
 	sink.mu.Lock()
@@ -239,7 +240,7 @@ func (b *syncBuffer) String() string {
 
 func TestClientRetriesWithoutLeakingPassword(t *testing.T) {
 	var logs syncBuffer
-	port := freePort(t) // nothing listens there
+	port := mqtttest.FreePort(t) // nothing listens there
 	c, err := NewClient(ClientConfig{
 		URL:      "mqtt://user:s3cret@127.0.0.1:" + strconv.Itoa(port),
 		ClientID: "x",
