@@ -62,7 +62,9 @@ lint:
 
 ## bench: Go benchmarks (figures go into BENCHMARKS.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./db/ ./ingest/...
+	$(GO) test -run '^$$' -bench IngestEmbedded -benchtime 20000x -count 3 ./cmd/andon
+	$(GO) test -run '^$$' -bench Pages -count 3 ./cmd/andon
 
 ## docker: build the container image (needs a Docker engine)
 docker:

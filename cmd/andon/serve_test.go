@@ -99,7 +99,7 @@ func (s *server) shutdown() error {
 
 func (s *server) url(path string) string { return "http://" + s.addrs.HTTP + path }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -114,7 +114,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // machineIDs reads the overview page and returns machine ids by machine name.
-func machineIDs(t *testing.T, s *server) map[string]int64 {
+func machineIDs(t testing.TB, s *server) map[string]int64 {
 	t.Helper()
 	code, body := get(t, s.url("/"))
 	if code != 200 {
