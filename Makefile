@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: run build test test-go deps check-generated generate lint bench docker vendor clean
+.PHONY: run build test deps apt check-generated generate lint bench screenshots docker vendor clean
 
 ## run: start Andon with the embedded broker, ./data and the built-in demo plant (http://localhost:8080)
 run:
@@ -65,6 +65,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./db/ ./ingest/...
 	$(GO) test -run '^$$' -bench IngestEmbedded -benchtime 20000x -count 3 ./cmd/andon
 	$(GO) test -run '^$$' -bench Pages -count 3 ./cmd/andon
+
+## screenshots: refresh docs/screenshots from the browser tests (demo plant, phone, desktop, 4K)
+screenshots: deps
+	ANDON_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestBrowser' ./cmd/andon
 
 ## docker: build the container image (needs a Docker engine)
 docker:

@@ -168,3 +168,71 @@ func TestBrowserDemoOverview(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserOtherPages looks at the pages around the overview: the first
+// thing a new user sees (no data yet), a demo machine's page, and the admin
+// lists. Each must render without console errors and without sideways
+// overflow, and is kept as a screenshot for people to judge.
+func TestBrowserOtherPages(t *testing.T) {
+	empty := startServe(t, nil)
+	demo := startServe(t, nil, "--demo")
+	deadline := time.Now().Add(15 * time.Second)
+	for len(machineIDs(t, demo)) < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo plant did not appear\n%s", demo.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Bad input shows up in the rejects list.
+	pub := mqtttest.Connect(t, demo.addrs.MQTT)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, bad := range []string{"{not json", "NaN", "<script>alert(1)</script>"} {
+		if err := pub.Publish(ctx, "acme/hall-1/line-1/press-01/temperature", []byte(bad), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2 * time.Second) // a few seconds of history for the charts
+	ids := machineIDs(t, demo)
+
+	b := browser(t)
+	dir := screenshotDir(t)
+	for _, page := range []struct {
+		name, url, wait string
+		live            bool // the page has a live connection
+	}{
+		{"empty", empty.url("/"), `[data-testid="empty-state"]`, true},
+		{"machine-demo", demo.url(fmt.Sprintf("/machines/%d", ids["cnc-02"])), `[data-testid^="chart-"] canvas`, true},
+		{"tags", demo.url("/admin/tags"), `[data-testid="tags-table"]`, false},
+		{"rejects", demo.url("/admin/rejects"), `[data-testid="rejects-table"]`, false},
+	} {
+		t.Run(page.name, func(t *testing.T) {
+			bctx, cancel := context.WithTimeout(b, 60*time.Second)
+			defer cancel()
+			if err := chromedp.Do(bctx, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(page.url),
+				chromedp.WaitVisible(chromedp.CSS(page.wait))); err != nil {
+				t.Fatal(err)
+			}
+			if page.live {
+				if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelector('[data-testid="live-status"]').dataset.state === "live"`)); err != nil {
+					t.Fatalf("page never went live: %v", err)
+				}
+			}
+			overflow, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+			if err != nil || overflow > 0 {
+				t.Errorf("page is %d px wider than the viewport (%v)", overflow, err)
+			}
+			scripts, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('main script').length`))
+			if err != nil || scripts != 0 {
+				t.Errorf("%d script elements inside the page's content (%v): device text must never become markup", scripts, err)
+			}
+			png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, page.name+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -164,7 +164,8 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			url = "mqtt://" + loopbackAddr(mqttLn.Addr())
 		}
 		sources.Go(func() error {
-			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, Logger: log.With("component", "demo")})
+			// An hour of history first, so the demo's charts are full at once.
+			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, History: time.Hour, Logger: log.With("component", "demo")})
 			if err != nil && sctx.Err() == nil {
 				return fmt.Errorf("demo: %w", err)
 			}

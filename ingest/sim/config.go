@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Defaults for the fields of Config left at their zero value.
@@ -38,6 +39,9 @@ type Config struct {
 	Site     string  // default "acme"
 	Area     string  // default "hall-1"
 	Logger   *slog.Logger
+	// History is how much of the past to publish first, with the readings'
+	// own timestamps, so charts are full from the first look (0: none).
+	History time.Duration
 }
 
 // withDefaults fills the zero fields so the model and Run agree on them.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"andon/plant"
@@ -473,4 +474,22 @@ func (m *machine) units(now time.Time) []Message {
 		out = append(out, Message{Topic: m.topic + "/" + g.metric, Payload: append(b, '}'), QoS: 1})
 	}
 	return out
+}
+
+// Backfill is Step for the past: every message carries its own time, so a
+// broker can take it now and the store puts it where it belongs. State words,
+// bare in Step, become {"value": word, "ts": ms}.
+func (p *Plant) Backfill(at time.Time) []Message {
+	msgs := p.Step(at)
+	for i, m := range msgs {
+		if !strings.HasSuffix(m.Topic, "/state") {
+			continue
+		}
+		b := []byte(`{"value":`)
+		b = strconv.AppendQuote(b, string(m.Payload))
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, at.UnixMilli(), 10)
+		msgs[i].Payload = append(b, '}')
+	}
+	return msgs
 }

@@ -460,3 +460,41 @@ func TestPlantLayout(t *testing.T) {
 		})
 	}
 }
+
+// Backfilled messages carry their own time, so a history published now lands
+// in the past: no bare state word, and every payload's time is the step's.
+func TestPlantBackfill(t *testing.T) {
+	p := NewPlant(Config{Seed: 5}, t0)
+	states := 0
+	for step := 0; step < 360; step++ {
+		at := t0.Add(time.Duration(step) * 10 * time.Second)
+		for _, m := range p.Backfill(at) {
+			var v struct {
+				Value       any
+				TS          *int64 `json:"ts"`
+				TimestampMS *int64 `json:"timestamp_ms"`
+			}
+			if err := json.Unmarshal(m.Payload, &v); err != nil {
+				t.Fatalf("%s: payload %q is not JSON: %v", m.Topic, m.Payload, err)
+			}
+			ts := v.TS
+			if ts == nil {
+				ts = v.TimestampMS
+			}
+			if ts == nil || *ts != at.UnixMilli() {
+				t.Fatalf("%s: payload %q does not carry the step's time %d", m.Topic, m.Payload, at.UnixMilli())
+			}
+			if strings.HasSuffix(m.Topic, "/state") {
+				states++
+				if w, ok := v.Value.(string); !ok {
+					t.Fatalf("%s: state value %v is not a word", m.Topic, v.Value)
+				} else if _, ok := plant.ParseState(w); !ok {
+					t.Fatalf("%s: %q is not a state", m.Topic, w)
+				}
+			}
+		}
+	}
+	if states < 360 {
+		t.Errorf("%d state messages in an hour of history, want them re-sent every step", states)
+	}
+}

@@ -35,6 +35,9 @@ const (
 	errorLogEvery = 10 * time.Second
 
 	disconnectTimeout = 3 * time.Second
+
+	// historyStep is the spacing of the readings published for History.
+	historyStep = 10 * time.Second
 )
 
 // Run connects to the broker (retrying until it answers) and publishes the
@@ -105,7 +108,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	now := time.Now()
-	p := NewPlant(cfg, now)
+	p := NewPlant(cfg, now.Add(-cfg.History))
+	if cfg.History > 0 {
+		// Replay the past in coarse steps with explicit timestamps; a state
+		// changes at most a step late in the history, which no chart shows.
+		for t := now.Add(-cfg.History); t.Before(now) && ctx.Err() == nil; t = t.Add(historyStep) {
+			publish(ctx, cm, p.Backfill(t), errs)
+		}
+		log.Info("sim: history published", slog.Duration("history", cfg.History))
+		now = time.Now()
+	}
 
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	interval = min(max(interval, time.Millisecond), maxStepInterval)
