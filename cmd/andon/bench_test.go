@@ -113,27 +113,10 @@ func benchIngest(b *testing.B, qos byte) {
 	}
 }
 
-// startBenchServe is startServe for benchmarks: info logs only.
+// startBenchServe is startServe for benchmarks: warnings only in the log.
 func startBenchServe(b *testing.B) *server {
 	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stop: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
-	ready := make(chan listening, 1)
-	e := &environment{stdout: &syncBuffer{}, stderr: s.stderr, getenv: func(string) string { return "" },
-		ready: func(l listening) { ready <- l }}
-	args := []string{"serve", "--data", b.TempDir(), "--http", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-level", "warn"}
-	go func() { s.done <- e.run(ctx, args) }()
-	select {
-	case s.addrs = <-ready:
-	case err := <-s.done:
-		b.Fatalf("serve exited: %v\n%s", err, s.stderr)
-	}
-	b.Cleanup(func() {
-		if err := s.shutdown(); err != nil {
-			b.Errorf("serve: %v", err)
-		}
-	})
-	return s
+	return startServe(b, nil, "--log-level", "warn")
 }
 
 // scrapeCounter reads one un-labelled counter from /metrics.

@@ -187,6 +187,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		log.Info("shutting down: committing what is queued, closing connections")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
@@ -261,25 +262,19 @@ func clientID(dir string) (string, error) {
 
 // publicAddr is how a listener is shown to people: "localhost:8080" for a
 // wildcard bind, which is what they would type into a browser on this host.
-func publicAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
-}
+func publicAddr(a net.Addr) string { return withHost(a, "localhost") }
 
 // loopbackAddr is an address this process can dial to reach its own listener.
-func loopbackAddr(a net.Addr) string {
+func loopbackAddr(a net.Addr) string { return withHost(a, "127.0.0.1") }
+
+// withHost replaces a wildcard (or missing) host in a listener's address.
+func withHost(a net.Addr, wildcard string) string {
 	host, port, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
+		host = wildcard
 	}
 	return net.JoinHostPort(host, port)
 }

@@ -28,7 +28,6 @@ type server struct {
 	stop   context.CancelFunc
 	done   chan error
 	stderr *syncBuffer
-	data   string
 }
 
 type syncBuffer struct {
@@ -48,15 +47,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServe runs `andon serve` with args on free ports and a fresh data dir
-// (unless args name them) and waits until it listens. It is stopped, and its
-// exit checked, when the test ends.
-func startServe(t *testing.T, env map[string]string, args ...string) *server {
+// startServe runs `andon serve` with args on free ports, a fresh data dir
+// and debug logs (args can override each) and waits until it listens. It is
+// stopped, and its exit checked, when the test ends.
+func startServe(t testing.TB, env map[string]string, args ...string) *server {
 	t.Helper()
-	data := t.TempDir()
-	base := []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-level", "debug"}
+	base := []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-level", "debug"}
+	return launch(t, env, append(base, args...)...)
+}
+
+// launch runs the andon command with exactly args, in-process, and waits
+// until it listens.
+func launch(t testing.TB, env map[string]string, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stop: cancel, done: make(chan error, 1), stderr: &syncBuffer{}, data: data}
+	s := &server{stop: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
 	ready := make(chan listening, 1)
 	e := &environment{
 		stdout: io.Discard,
@@ -64,7 +69,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 		getenv: func(k string) string { return env[k] },
 		ready:  func(l listening) { ready <- l },
 	}
-	go func() { s.done <- e.run(ctx, append(base, args...)) }()
+	go func() { s.done <- e.run(ctx, args) }()
 	select {
 	case s.addrs = <-ready:
 	case err := <-s.done:
@@ -412,7 +417,7 @@ func TestDemoFallsBackToAFreePort(t *testing.T) {
 	}
 	data := t.TempDir()
 	e := map[string]string{"ANDON_HTTP": "127.0.0.1:0", "ANDON_DATA": data}
-	s := startServeRaw(t, e, "serve", "--demo", "--demo-machines", "2")
+	s := launch(t, e, "serve", "--demo", "--demo-machines", "2")
 	if strings.HasSuffix(s.addrs.MQTT, ":1883") || s.addrs.MQTT == "" {
 		t.Fatalf("demo MQTT address %q: want a free port instead of the taken :1883", s.addrs.MQTT)
 	}
@@ -427,32 +432,6 @@ func TestDemoFallsBackToAFreePort(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// startServeRaw is startServe without the default flags.
-func startServeRaw(t *testing.T, env map[string]string, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stop: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
-	ready := make(chan listening, 1)
-	e := &environment{stdout: io.Discard, stderr: s.stderr, getenv: func(k string) string { return env[k] },
-		ready: func(l listening) { ready <- l }}
-	go func() { s.done <- e.run(ctx, args) }()
-	select {
-	case s.addrs = <-ready:
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("serve exited: %v\n%s", err, s.stderr)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("serve did not listen\n%s", s.stderr)
-	}
-	t.Cleanup(func() {
-		if err := s.shutdown(); err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	})
-	return s
 }
 
 func TestVersion(t *testing.T) {

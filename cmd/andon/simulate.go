@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"time"
 	"fmt"
+	"time"
 
 	"andon/ingest/sim"
 )
