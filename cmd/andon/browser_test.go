@@ -236,3 +236,58 @@ func TestBrowserOtherPages(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserSurvivesRestart: a page left open while the server restarts
+// shows that it is reconnecting, reconnects by itself, and shows new readings
+// again without anyone reloading it.
+func TestBrowserSurvivesRestart(t *testing.T) {
+	data := t.TempDir()
+	s := startServe(t, nil, "--data", data)
+	pub := mqtttest.Connect(t, s.addrs.MQTT)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pub.Publish(ctx, "line-1/lathe-1/speed", []byte("1200"), 1); err != nil {
+		t.Fatal(err)
+	}
+	id := machineIDs(t, s)["lathe-1"]
+	_, body := get(t, s.url(fmt.Sprintf("/machines/%d", id)))
+	tag := firstTagID(t, body)
+
+	b := browser(t)
+	bctx, bcancel := context.WithTimeout(b, 90*time.Second)
+	defer bcancel()
+	live := `document.querySelector('[data-testid="live-status"]').dataset.state === "live"`
+	if err := chromedp.Do(bctx, chromedp.Navigate(s.url(fmt.Sprintf("/machines/%d", id)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](live)); err != nil {
+		t.Fatalf("page never went live: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker = true`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart on the same addresses and data, as a service manager would.
+	if err := s.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelector('[data-testid="live-status"]').dataset.state === "reconnecting"`)); err != nil {
+		t.Fatalf("the page did not show that it lost the server: %v", err)
+	}
+	s2 := startServe(t, nil, "--data", data, "--http", s.addrs.HTTP, "--mqtt-listen", s.addrs.MQTT)
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](live, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		t.Fatalf("the page did not reconnect after the restart: %v", err)
+	}
+	pub2 := mqtttest.Connect(t, s2.addrs.MQTT)
+	if err := pub2.Publish(ctx, "line-1/lathe-1/speed", []byte("1875"), 1); err != nil {
+		t.Fatal(err)
+	}
+	tile := fmt.Sprintf(`[data-testid="tag-value-%d"]`, tag)
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('%s').textContent.includes("1,875")`, tile))); err != nil {
+		text, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(tile)))
+		t.Fatalf("after reconnecting the tile does not show the new reading (it says %q): %v", text, err)
+	}
+	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker === true`)); err != nil || !marker {
+		t.Fatalf("the page reloaded instead of reconnecting (%v)", err)
+	}
+}
