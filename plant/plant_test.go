@@ -72,8 +72,8 @@ func TestCurrentState(t *testing.T) {
 		want State
 	}{
 		{"never seen", Machine{}, Offline},
-		{"silent past the heartbeat", Machine{LastSeen: now - hb - 1, Tags: []Tag{word("running", now - hb - 1)}}, Offline},
-		{"just within the heartbeat", Machine{LastSeen: now - hb, Tags: []Tag{word("down", now - hb)}}, Down},
+		{"silent past the heartbeat", Machine{LastSeen: now - hb - 1, Tags: []Tag{word("running", now-hb-1)}}, Offline},
+		{"just within the heartbeat", Machine{LastSeen: now - hb, Tags: []Tag{word("down", now-hb)}}, Down},
 		{"state word", Machine{LastSeen: now, Tags: []Tag{{Metric: "temp", LastTS: now}, word("Idle", now)}}, Idle},
 		{"numeric state code", Machine{LastSeen: now, Tags: []Tag{{Role: "state", LastValue: 4, LastTS: now}}}, Changeover},
 		{"unknown word", Machine{LastSeen: now, Tags: []Tag{word("warming", now)}}, Unknown},
