@@ -32,6 +32,11 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/admin/tags", s.adminTags)
 	e.GET("/admin/rejects", s.adminRejects)
 
+	// Downtime and reason coding (downtime.go), reports, lines and the
+	// plant's configuration (reports.go, admin_config.go).
+	s.downtimeRoutes(e)
+	s.reportRoutes(e)
+
 	e.GET("/api/v1/machines", s.apiMachines)
 	e.GET("/api/v1/tags/:id/series", s.apiSeries)
 

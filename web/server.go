@@ -18,7 +18,15 @@ import (
 )
 
 // Store is what the web needs from the database; *db.Store implements it.
+// The downtime and report pages declare what they need beside their handlers.
 type Store interface {
+	PageStore
+	DowntimeStore
+	ReportStore
+}
+
+// PageStore is what the overview, machine, admin-list and API pages need.
+type PageStore interface {
 	Lines(ctx context.Context) ([]plant.Line, error)
 	Machine(ctx context.Context, id int64) (plant.Machine, error) // plant.ErrNotFound (wrapped) if unknown
 	Tags(ctx context.Context) ([]plant.Tag, error)

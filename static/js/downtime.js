@@ -1,0 +1,1 @@
+// Downtime pages: reason coding and live stop durations and costs.
