@@ -101,6 +101,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
+	if err := s.seedReasons(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
 
 	r, err := sql.Open("sqlite", dsn(abs, url.Values{
 		"_pragma": {

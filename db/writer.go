@@ -34,6 +34,33 @@ type WriterConfig struct {
 	// is not reported.
 	OnCommit func(rs []plant.Stored, newTags bool)
 	Now      func() time.Time // default time.Now; used for created_ms and reject times
+	// Hook, if not nil, derives rows (state spans, stops) from the readings
+	// inside the same transaction, so derived rows and readings commit or
+	// fail together.
+	Hook BatchHook
+	// TickEvery is how often Hook.Tick runs (default 1 s); unused without
+	// a Hook.
+	TickEvery time.Duration
+}
+
+// BatchHook derives rows from committed readings inside the writer's
+// transaction. All its methods are called on the writer goroutine, one at a
+// time, so an implementation needs no locking for the writer's sake.
+type BatchHook interface {
+	// Apply runs in the batch's transaction, after its readings are
+	// inserted, with the rows actually inserted (the slice OnCommit gets).
+	// It is called only for batches that inserted readings. An error fails
+	// the batch like any write error.
+	Apply(ctx context.Context, tx *sql.Tx, rs []plant.Stored, nowMS int64) error
+	// Tick runs about every TickEvery in a transaction of its own, so time
+	// alone (a machine falling silent) can change derived rows.
+	Tick(ctx context.Context, tx *sql.Tx, nowMS int64) error
+	// Commit says the transaction of the last Apply or Tick committed: keep
+	// the in-memory changes made since the previous Commit.
+	Commit()
+	// Rollback says it failed: forget the in-memory changes made since the
+	// last Commit, because the rows they describe do not exist.
+	Rollback()
 }
 
 const (
@@ -41,6 +68,7 @@ const (
 	defaultMaxBatch      = 20_000
 	defaultMaxTags       = 50_000
 	defaultMaxRejects    = 1000
+	defaultTickEvery     = time.Second
 
 	// maxPendingRejects bounds the rejects waiting for the next transaction,
 	// so a flood of bad messages costs counters, not memory.
@@ -135,6 +163,9 @@ func NewWriter(s *Store, cfg WriterConfig) *Writer {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = defaultTickEvery
 	}
 	closing, cancel := context.WithCancel(context.Background())
 	w := &Writer{
@@ -307,6 +338,14 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	defer st.close()
 
+	// Without a hook the tick channel stays nil and never fires.
+	var tick <-chan time.Time
+	if w.cfg.Hook != nil {
+		t := time.NewTicker(w.cfg.TickEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -314,6 +353,9 @@ func (w *Writer) Run(ctx context.Context) error {
 			for w.commitNext(wctx, st) {
 			}
 			return nil
+		case <-tick:
+			w.tick(wctx)
+			continue
 		case <-w.kick:
 		}
 		// Let producers that are ready to run add to this batch first. A
@@ -403,10 +445,16 @@ func (w *Writer) commitNext(ctx context.Context, st *stmts) bool {
 	err := w.writeBatch(ctx, st, parts, rejects, b)
 	if err != nil {
 		w.forget(b)
+		if b.hooked {
+			w.cfg.Hook.Rollback()
+		}
 		w.m.writeError.Inc()
 		w.log.Error("db write failed", "readings", n, "err", err)
 		w.finish(parts, err)
 		return true
+	}
+	if b.hooked {
+		w.cfg.Hook.Commit()
 	}
 	w.commits.Add(1)
 	w.m.commit.Observe(time.Since(start).Seconds())
@@ -438,6 +486,8 @@ type batch struct {
 	cachedTags     []tagKey
 	cachedWords    []string
 	createdTags    int
+
+	hooked bool // Hook.Apply was called, so Commit or Rollback is owed
 }
 
 type lastValue struct {
@@ -519,8 +569,46 @@ func (w *Writer) writeBatch(ctx context.Context, st *stmts, parts []part, pendin
 			return fmt.Errorf("db: write: trim rejects: %w", err)
 		}
 	}
+	if w.cfg.Hook != nil && len(b.stored) > 0 {
+		b.hooked = true
+		if err := w.cfg.Hook.Apply(ctx, tx, b.stored, nowMS); err != nil {
+			return fmt.Errorf("db: write: hook: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("db: write: commit: %w", err)
+	}
+	return nil
+}
+
+// tick runs Hook.Tick in a transaction of its own and tells the hook how it
+// ended. A failure is logged and counted; the next tick tries again.
+func (w *Writer) tick(ctx context.Context) {
+	err := w.tickTx(ctx)
+	if err != nil {
+		w.cfg.Hook.Rollback()
+		w.m.writeError.Inc()
+		w.log.Error("db tick failed", "err", err)
+		return
+	}
+	w.cfg.Hook.Commit()
+}
+
+func (w *Writer) tickTx(ctx context.Context) (err error) {
+	tx, err := w.s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: tick: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := w.cfg.Hook.Tick(ctx, tx, w.cfg.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("db: tick: hook: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: tick: commit: %w", err)
 	}
 	return nil
 }
