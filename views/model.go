@@ -91,6 +91,9 @@ type MachinePage struct {
 	Charts  []Chart
 	Range   string // "1h", "8h", "24h", "7d"
 	RangeMS int64
+	// Downtime is the state timeline and stops over the range (downtime.templ);
+	// nil leaves them out.
+	Downtime *MachineDowntime
 }
 
 // MachineStatus is the machine page's live header: state and last seen.

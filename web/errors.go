@@ -15,7 +15,7 @@ import (
 )
 
 // handleError is the one place errors become responses: plant.ErrNotFound is
-// a 404, echo's HTTP errors keep their code, everything else is a 500 that is
+// a 404, plant.ErrInvalid a 400 with its message, echo's HTTP errors keep their code, everything else is a 500 that is
 // logged here once and never shown to the user.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -30,6 +30,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.Is(err, plant.ErrNotFound):
 		code = http.StatusNotFound
 		msg = "There is nothing at this address."
+	case errors.Is(err, plant.ErrInvalid):
+		// The store's wording says what cannot be done ("a category cannot
+		// code a stop"); it is our own text, never device text, and the page
+		// escapes it anyway.
+		code = http.StatusBadRequest
+		msg = userMessage(err)
 	case errors.As(err, &he):
 		code = he.Code
 		if m, ok := he.Message.(string); ok && code < 500 {
@@ -55,6 +61,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch code {
 	case http.StatusNotFound:
 		heading = "Not found"
+	case http.StatusBadRequest:
+		heading = "That cannot be done"
 	case http.StatusInternalServerError:
 		heading = "Something went wrong"
 	}

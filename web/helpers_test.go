@@ -164,8 +164,11 @@ func word(line, machine, metric string, ts int64, w string) plant.Reading {
 	return r
 }
 
-// failingStore is a Store whose every query fails, for 500 paths.
-type failingStore struct{}
+// failingStore is a Store whose page queries fail, for 500 paths. The
+// embedded nil Store stands in for the downtime and report methods: a page
+// that reached one of them after a failed page query would panic, which the
+// tests would show.
+type failingStore struct{ Store }
 
 var errBroken = errors.New("disk on fire: secret internals")
 

@@ -27,6 +27,12 @@ import (
 // is a JSON array of messages: {"type":"html","id":..,"html":..} replaces the
 // element with that id, {"type":"points","tag":..,"t":[..],"v":[..]} appends
 // chart points, {"type":"reload"} asks the page to reload.
+//
+// Stops have topics of their own, because they change when the engine opens
+// or closes a stop (StopsChanged), not with every reading: "downtime:3" is
+// line 3's list of stops needing a reason ("downtime:3:all" every stop), and
+// "timeline:12:8h" is machine 12's timeline and stops over the page's range.
+// "machine:12" subscribers also get the operator page's stop ("op-stop").
 const (
 	flushEvery   = 250 * time.Millisecond
 	refreshEvery = 10 * time.Second // re-render tiles so ages and offline states stay true
@@ -42,8 +48,10 @@ const (
 	// (RFC 6455 registry: 1012 "Service Restart").
 	closeServiceRestart = 1012
 
-	topicPlant   = "plant"
-	topicMachine = "machine:"
+	topicPlant    = "plant"
+	topicMachine  = "machine:"
+	topicDowntime = "downtime:"
+	topicTimeline = "timeline:"
 )
 
 type helloMsg struct {
@@ -87,7 +95,8 @@ type hub struct {
 	dirty   map[int64]struct{}       // machines with new readings
 	points  map[int64]*pendingPoints // by tag, only for watched machines
 	newTags bool
-	watched map[int64]int // machine id -> clients subscribed to it
+	watched map[int64]int      // machine id -> clients subscribed to it
+	stops   map[int64]struct{} // machines whose stops or spans changed
 
 	// mu guards the clients and their subscriptions.
 	mu      sync.Mutex
@@ -105,6 +114,7 @@ func newHub(s *Server) *hub {
 		dirty:   map[int64]struct{}{},
 		points:  map[int64]*pendingPoints{},
 		watched: map[int64]int{},
+		stops:   map[int64]struct{}{},
 		clients: map[*client]struct{}{},
 		topics:  map[string]map[*client]struct{}{},
 		known:   map[int64]map[int64]bool{},
@@ -168,6 +178,19 @@ func (h *hub) committed(rs []plant.Stored, newTags bool) {
 			copy(p.vs, p.vs[len(p.vs)-maxPending:])
 			p.ts, p.vs = p.ts[:n], p.vs[:n]
 		}
+	}
+}
+
+// StopsChanged is called by the state engine after a commit that opened or
+// closed spans or stops of these machines, and by the coding handlers. Like
+// Committed it only records them for the next flush and never blocks.
+func (s *Server) StopsChanged(machineIDs []int64) { s.hub.stopsChanged(machineIDs) }
+
+func (h *hub) stopsChanged(ids []int64) {
+	h.pmu.Lock()
+	defer h.pmu.Unlock()
+	for _, id := range ids {
+		h.stops[id] = struct{}{}
 	}
 }
 
@@ -303,6 +326,7 @@ func prepare(v any) (*websocket.PreparedMessage, error) {
 // and shared by every subscription.
 type plantData struct {
 	grid     views.Grid
+	lines    []plant.Line
 	machines map[int64]plant.Machine
 }
 
@@ -316,7 +340,7 @@ func (h *hub) loadPlant(ctx context.Context) (*plantData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ws: tags: %w", err)
 	}
-	pd := &plantData{machines: map[int64]plant.Machine{}}
+	pd := &plantData{lines: lines, machines: map[int64]plant.Machine{}}
 	for _, l := range lines {
 		withTags(l.Machines, all)
 		for _, m := range l.Machines {
@@ -339,9 +363,10 @@ func (pd *plantData) machine(ctx context.Context, s *Server, id int64) (plant.Ma
 // flush pushes what was committed since the last flush.
 func (h *hub) flush(ctx context.Context, full bool) error {
 	h.pmu.Lock()
-	dirty, points, newTags := h.dirty, h.points, h.newTags
+	dirty, points, newTags, stops := h.dirty, h.points, h.newTags, h.stops
 	h.dirty, h.newTags = map[int64]struct{}{}, false
 	h.points = map[int64]*pendingPoints{}
+	h.stops = map[int64]struct{}{}
 	h.pmu.Unlock()
 
 	h.mu.Lock()
@@ -352,7 +377,7 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 		}
 	}
 	h.mu.Unlock()
-	if len(subs) == 0 || (!full && !newTags && len(dirty) == 0 && len(points) == 0) {
+	if len(subs) == 0 || (!full && !newTags && len(dirty) == 0 && len(points) == 0 && len(stops) == 0) {
 		return nil
 	}
 
@@ -367,12 +392,29 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 		switch {
 		case topic == topicPlant:
 			msgs, err = h.plantDelta(ctx, pd, dirty, newTags, full, nowMS)
+		case strings.HasPrefix(topic, topicDowntime):
+			lineID, show, ok := parseDowntimeTopic(topic)
+			if !ok {
+				continue
+			}
+			msgs, err = h.downtimeDelta(ctx, pd, lineID, show, stops, full, nowMS)
+		case strings.HasPrefix(topic, topicTimeline):
+			id, r, ok := parseTimelineTopic(topic)
+			if !ok {
+				continue
+			}
+			msgs, err = h.timelineDelta(ctx, id, r, stops, full, nowMS)
 		default:
 			id, ok := machineTopic(topic)
 			if !ok {
 				continue
 			}
 			msgs, err = h.machineDelta(ctx, pd, id, dirty, points, full, nowMS)
+			if _, changed := stops[id]; changed && err == nil {
+				var op []any
+				op, err = h.operatorStop(ctx, id, nowMS)
+				msgs = append(msgs, op...)
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -528,6 +570,26 @@ func (h *hub) snapshot(ctx context.Context, topics []string) ([]any, error) {
 	var msgs []any
 	nowMS := h.s.now().UnixMilli()
 	for _, t := range topics {
+		if lineID, show, ok := parseDowntimeTopic(t); ok {
+			lines, err := h.s.store.Lines(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("ws: lines: %w", err)
+			}
+			m, err := h.stopList(ctx, lines, lineID, show, nowMS)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, m...)
+			continue
+		}
+		if id, r, ok := parseTimelineTopic(t); ok {
+			m, err := h.timelineDelta(ctx, id, r, nil, true, nowMS)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, m...)
+			continue
+		}
 		if t == topicPlant {
 			g, err := h.s.grid(ctx)
 			if err != nil {
@@ -561,6 +623,11 @@ func (h *hub) snapshot(ctx context.Context, topics []string) ([]any, error) {
 			return nil, err
 		}
 		msgs = append(msgs, tiles...)
+		op, err := h.operatorStop(ctx, id, nowMS)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, op...)
 	}
 	return msgs, nil
 }
@@ -645,6 +712,10 @@ func validTopics(in []string) []string {
 		}
 		if id, ok := machineTopic(t); ok {
 			t = topicMachine + strconv.FormatInt(id, 10)
+		} else if lineID, show, ok := parseDowntimeTopic(t); ok {
+			t = downtimeTopic(lineID, show)
+		} else if id, r, ok := parseTimelineTopic(t); ok {
+			t = timelineTopic(id, r.Key)
 		} else if t != topicPlant {
 			continue
 		}
@@ -680,4 +751,132 @@ func (c *client) writePump() {
 			}
 		}
 	}
+}
+
+// downtimeTopic is the topic of a line's list of stops: "downtime:3" for
+// the stops needing a reason, "downtime:3:all" for every stop.
+func downtimeTopic(lineID int64, show string) string {
+	t := topicDowntime + strconv.FormatInt(lineID, 10)
+	if show == showAll {
+		t += ":" + showAll
+	}
+	return t
+}
+
+// parseDowntimeTopic parses "downtime:3" and "downtime:3:all". Line 0 is
+// the implicit line of machines published without a line level.
+func parseDowntimeTopic(t string) (lineID int64, show string, ok bool) {
+	rest, ok := strings.CutPrefix(t, topicDowntime)
+	if !ok {
+		return 0, "", false
+	}
+	rest, all := strings.CutSuffix(rest, ":"+showAll)
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || id < 0 {
+		return 0, "", false
+	}
+	show = showUncoded
+	if all {
+		show = showAll
+	}
+	return id, show, true
+}
+
+// timelineTopic is the topic of a machine page's timeline and stops.
+func timelineTopic(machineID int64, rangeKey string) string {
+	return topicTimeline + strconv.FormatInt(machineID, 10) + ":" + rangeKey
+}
+
+// machineSub is what a machine page subscribes to: the machine's values and
+// its timeline over the page's range.
+func machineSub(machineID int64, rangeKey string) string {
+	return topicMachine + strconv.FormatInt(machineID, 10) + " " + timelineTopic(machineID, rangeKey)
+}
+
+// parseTimelineTopic parses "timeline:12:8h"; the range must be one the
+// machine page offers.
+func parseTimelineTopic(t string) (machineID int64, r views.RangeChoice, ok bool) {
+	rest, ok := strings.CutPrefix(t, topicTimeline)
+	if !ok {
+		return 0, r, false
+	}
+	idText, key, ok := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if !ok || err != nil || id <= 0 {
+		return 0, r, false
+	}
+	for _, c := range views.Ranges() {
+		if c.Key == key {
+			return id, c, true
+		}
+	}
+	return 0, r, false
+}
+
+// downtimeDelta re-renders a line's list of stops when a stop of one of its
+// machines changed, and on the full refresh, so a stop that has gone on past
+// the no-reason threshold appears without an event of its own.
+func (h *hub) downtimeDelta(ctx context.Context, pd *plantData, lineID int64, show string, stops map[int64]struct{}, full bool, nowMS int64) ([]any, error) {
+	if !full {
+		l, ok := lineByID(pd.lines, lineID)
+		touched := false
+		for _, m := range l.Machines {
+			if _, changed := stops[m.ID]; changed {
+				touched = true
+				break
+			}
+		}
+		if !ok || !touched {
+			return nil, nil
+		}
+	}
+	return h.stopList(ctx, pd.lines, lineID, show, nowMS)
+}
+
+func (h *hub) stopList(ctx context.Context, lines []plant.Line, lineID int64, show string, nowMS int64) ([]any, error) {
+	cs, err := h.s.loadCosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := h.s.stopList(ctx, lines, lineID, show, cs, nowMS)
+	if err != nil {
+		return nil, err
+	}
+	html, err := renderString(ctx, views.StopListView(list))
+	if err != nil {
+		return nil, fmt.Errorf("ws: render stops of line %d: %w", lineID, err)
+	}
+	return []any{htmlMsg{Type: "html", ID: "stop-list", HTML: html}}, nil
+}
+
+// timelineDelta re-renders a machine page's timeline and stops when its
+// stops changed, and on the full refresh so the open span grows.
+func (h *hub) timelineDelta(ctx context.Context, id int64, r views.RangeChoice, stops map[int64]struct{}, full bool, nowMS int64) ([]any, error) {
+	if _, changed := stops[id]; !changed && !full {
+		return nil, nil
+	}
+	v, err := h.s.machineDowntime(ctx, id, r, nowMS)
+	if err != nil {
+		return nil, err
+	}
+	html, err := renderString(ctx, views.MachineDowntimeView(v))
+	if err != nil {
+		return nil, fmt.Errorf("ws: render timeline %d: %w", id, err)
+	}
+	return []any{htmlMsg{Type: "html", ID: "machine-downtime", HTML: html}}, nil
+}
+
+// operatorStop is the operator page's stop and reason buttons. It is sent
+// only when the machine's stops changed, never on the periodic refresh, so
+// a comment being typed is not wiped every few seconds.
+func (h *hub) operatorStop(ctx context.Context, id, nowMS int64) ([]any, error) {
+	op, err := h.s.operatorStop(ctx, id, nowMS)
+	if err != nil {
+		return nil, err
+	}
+	html, err := renderString(ctx, views.OperatorStopView(op))
+	if err != nil {
+		return nil, fmt.Errorf("ws: render operator stop %d: %w", id, err)
+	}
+	return []any{htmlMsg{Type: "html", ID: "op-stop", HTML: html}}, nil
 }

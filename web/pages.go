@@ -34,12 +34,17 @@ func (s *Server) machine(c echo.Context) error {
 	nowMS := s.now().UnixMilli()
 	st := s.status(m, nowMS)
 	r := parseRange(c.QueryParam("range"))
+	dt, err := s.machineDowntime(c.Request().Context(), id, r, nowMS)
+	if err != nil {
+		return err
+	}
 	v := views.MachinePage{
-		Page:    s.page(c, st.Name, "machine:"+strconv.FormatInt(id, 10), ""),
-		Status:  st,
-		Crumbs:  crumbs(m, st.Name),
-		Range:   r.Key,
-		RangeMS: r.Dur.Milliseconds(),
+		Page:     s.page(c, st.Name, machineSub(id, r.Key), ""),
+		Downtime: &dt,
+		Status:   st,
+		Crumbs:   crumbs(m, st.Name),
+		Range:    r.Key,
+		RangeMS:  r.Dur.Milliseconds(),
 	}
 	for _, t := range visibleTags(m.Tags) {
 		v.Values = append(v.Values, value(t, nowMS))

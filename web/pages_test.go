@@ -204,7 +204,8 @@ func TestMachinePage(t *testing.T) {
 	if got, _ := d.Find("#charts").Attr("data-range-ms"); got != "28800000" {
 		t.Errorf("data-range-ms = %q", got)
 	}
-	if sub, _ := d.Find("body").Attr("data-sub"); sub != fmt.Sprintf("machine:%d", id) {
+	// The machine's values, and its timeline and stops over the page's range.
+	if sub, _ := d.Find("body").Attr("data-sub"); sub != fmt.Sprintf("machine:%d timeline:%d:8h", id, id) {
 		t.Errorf("data-sub = %q", sub)
 	}
 }

@@ -196,6 +196,9 @@ func readConfigFile(path string) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
+		if k == "plant" {
+			continue // the plant's set-up, read by readPlantSection
+		}
 		switch v := v.(type) {
 		case string:
 			out[k] = v

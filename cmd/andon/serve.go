@@ -62,6 +62,10 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		defer mqttLn.Close()
 	}
 
+	section, err := readPlantSection(cfg.Config)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	store, err := db.Open(ctx, filepath.Join(cfg.Data, "andon.db"), db.Options{
 		Synchronous: strings.ToUpper(cfg.Synchronous),
 		Logger:      log,
@@ -70,6 +74,21 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer store.Close()
+	demoSeed := time.Now().UnixNano()
+	if cfg.Demo {
+		section = demoPlant(section, cfg.DemoMachines, demoSeed)
+	}
+	pending, err := applyPlant(ctx, store, section, cfg.location)
+	if err != nil {
+		return fmt.Errorf("serve: config: %w", err)
+	}
+	settings, err := store.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if cfg.explicit["heartbeat"] {
+		settings.HeartbeatMS = cfg.Heartbeat.Milliseconds()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -89,17 +108,25 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		Gatherer:    reg,
 		Version:     version,
 		MQTTAddr:    mqttAddr,
-		HeartbeatMS: cfg.Heartbeat.Milliseconds(),
+		HeartbeatMS: settings.HeartbeatMS,
 		Location:    cfg.location,
 		Health:      store.Ping,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// The engine turns committed readings into state spans and stops, inside
+	// the writer's transactions, and tells the pages which machines changed.
+	engine, err := db.NewEngine(ctx, store, db.EngineConfig{Settings: settings, Logger: log, Notify: site.StopsChanged})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer engine.Close()
 	writer := db.NewWriter(store, db.WriterConfig{
 		Registerer: reg,
 		Logger:     log,
 		OnCommit:   site.Committed,
+		Hook:       engine,
 	})
 
 	var broker *ingest.Broker
@@ -165,7 +192,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		}
 		sources.Go(func() error {
 			// An hour of history first, so the demo's charts are full at once.
-			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, History: time.Hour, Logger: log.With("component", "demo")})
+			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, Seed: demoSeed, History: time.Hour, Logger: log.With("component", "demo")})
 			if err != nil && sctx.Err() == nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -178,6 +205,15 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		return err
 	})
 
+	if len(pending) > 0 {
+		// Machines the config names but that have not published yet get
+		// their settings once their first reading has arrived.
+		g.Go(func() error {
+			applyPending(gctx, store, pending, log)
+			engine.Reload()
+			return nil
+		})
+	}
 	g.Go(func() error { return site.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,1 +1,62 @@
-// Downtime pages: reason coding and live stop durations and costs.
+// Downtime pages: ongoing stops' durations and costs tick once a second.
+// Everything is read from data attributes the server rendered (data-start,
+// data-end, data-cost-ms, data-currency) each tick, so cards the live
+// connection replaces keep ticking and nothing accumulates in memory.
+(function () {
+  'use strict';
+
+  var body = document.body;
+  // skew is server time minus browser time, like app.js, so a phone with a
+  // wrong clock still shows the right duration.
+  var skew = parseInt(body.dataset.serverMs || String(Date.now()), 10) - Date.now();
+
+  function pad2(n) { return n < 10 ? '0' + n : String(n); }
+
+  // duration mirrors views.FormatDuration.
+  function duration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + pad2(s % 60) + ' s';
+    if (s < 86400) return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+    return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
+  }
+
+  function grouped(intPart) {
+    return intPart.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  }
+
+  // money mirrors the server: whole units from 100 on, cents below.
+  function money(v, currency) {
+    var s = Math.abs(v) >= 100 ? grouped(String(Math.round(v))) : v.toFixed(2);
+    return currency ? currency + ' ' + s : s;
+  }
+
+  function tick() {
+    var now = Date.now() + skew;
+    var items = document.querySelectorAll('[data-start][data-end="0"]');
+    for (var i = 0; i < items.length; i++) {
+      var el = items[i];
+      var start = parseInt(el.dataset.start, 10);
+      if (!start) continue;
+      var ms = Math.max(0, now - start);
+      var d = el.querySelector('.stop-dur');
+      if (d) {
+        var txt = duration(ms);
+        if (d.textContent !== txt) d.textContent = txt;
+      }
+      var rate = parseFloat(el.dataset.costMs || '');
+      var c = el.querySelector('.stop-cost');
+      if (c && isFinite(rate)) {
+        var m = money(rate * ms, el.dataset.currency || '');
+        if (c.textContent !== m) c.textContent = m;
+      }
+    }
+  }
+
+  // Only pages with stops tick; a list that is empty now may get an ongoing
+  // stop over the live connection, so it ticks too.
+  if (document.querySelector('#stop-list, #op-stop, #machine-downtime, [data-start]')) {
+    tick();
+    setInterval(tick, 1000);
+  }
+})();
