@@ -278,6 +278,7 @@ func (s *Server) saveMachine(c echo.Context) error {
 		}
 		return s.renderMachines(c, http.StatusUnprocessableEntity, fe)
 	}
+	s.cfg.Engine.Reload() // the new rule and ideal cycle time apply from the next reading
 	return savedRedirect(c, "/admin/machines")
 }
 
@@ -639,6 +640,7 @@ func (s *Server) saveSettings(c echo.Context) error {
 		}
 		return s.renderSettings(c, http.StatusUnprocessableEntity, fe)
 	}
+	s.cfg.Engine.SetSettings(st) // thresholds and state words apply without a restart
 	return savedRedirect(c, "/admin/settings")
 }
 

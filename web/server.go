@@ -46,7 +46,22 @@ type Config struct {
 	Location    *time.Location // plant time zone; default time.Local
 	Health      func(ctx context.Context) error
 	Now         func() time.Time
+	// Engine is told when an admin changes what it derives states from;
+	// nil: nobody to tell.
+	Engine Engine
 }
+
+// Engine is the live state engine as the configuration pages see it.
+type Engine interface {
+	Reload()                    // machines' rules, ideal cycle times and tag roles changed
+	SetSettings(plant.Settings) // thresholds, heartbeat or state words changed
+}
+
+// noEngine stands in when there is no engine to tell.
+type noEngine struct{}
+
+func (noEngine) Reload()                    {}
+func (noEngine) SetSettings(plant.Settings) {}
 
 // Server is the web front of Andon: HTTP handlers plus the websocket hub.
 type Server struct {
@@ -73,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.Local
+	}
+	if cfg.Engine == nil {
+		cfg.Engine = noEngine{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -101,7 +101,17 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	if mqttLn != nil {
 		mqttAddr = publicAddr(mqttLn.Addr())
 	}
-	site, err := web.New(web.Config{
+	// The engine turns committed readings into state spans and stops, inside
+	// the writer's transactions, and tells the pages which machines changed
+	// (site is set below, before any reading can arrive).
+	var site *web.Server
+	engine, err := db.NewEngine(ctx, store, db.EngineConfig{Settings: settings, Logger: log,
+		Notify: func(machines []int64) { site.StopsChanged(machines) }})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer engine.Close()
+	site, err = web.New(web.Config{
 		Store:       store,
 		Logger:      log,
 		Registerer:  reg,
@@ -111,17 +121,11 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		HeartbeatMS: settings.HeartbeatMS,
 		Location:    cfg.location,
 		Health:      store.Ping,
+		Engine:      engine,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	// The engine turns committed readings into state spans and stops, inside
-	// the writer's transactions, and tells the pages which machines changed.
-	engine, err := db.NewEngine(ctx, store, db.EngineConfig{Settings: settings, Logger: log, Notify: site.StopsChanged})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer engine.Close()
 	writer := db.NewWriter(store, db.WriterConfig{
 		Registerer: reg,
 		Logger:     log,
