@@ -56,8 +56,9 @@ const (
 //     is true, within scheduled time. They are united before they are
 //     measured, so a planned stop during a break is not counted twice.
 //   - Planned production time (PlannedMS) = scheduled − planned stop time.
-//   - Offline time is time in Offline spans within planned production time:
-//     unknown time, its own bucket, neither run nor down.
+//   - Offline time is the planned production time no span of a known state
+//     covers: Offline spans and gaps without any span (before a machine's
+//     first reading). Unknown time, its own bucket, neither run nor down.
 //   - Unplanned stop time is the stops with Planned false, within planned
 //     production time and outside offline time. A stop whose whole duration
 //     (End, or To while ongoing, minus Start) is under the micro-stop threshold
@@ -122,13 +123,16 @@ func ComputeKPI(in KPIInput) KPI {
 	plannedStops := ivUnion(append(breaks, ivIntersect(ivUnion(planned), scheduled)...))
 	production := ivSubtract(scheduled, plannedStops)
 
-	var off []Interval
+	// Offline is every moment no span vouches for: Offline spans, and the
+	// gaps no span covers (before a machine's first reading, or before Andon
+	// ran). Unknown time must never pass for run time.
+	var known []Interval
 	for _, s := range in.Spans {
-		if s.State == Offline {
-			off = append(off, Interval{s.Start, s.EndOr(in.To)})
+		if s.State != Offline {
+			known = append(known, Interval{s.Start, s.EndOr(in.To)})
 		}
 	}
-	offline := ivIntersect(ivUnion(off), production)
+	offline := ivSubtract(production, ivUnion(known))
 	online := ivSubtract(production, offline)
 
 	var down, micro []Interval

@@ -423,7 +423,7 @@ func TestComputeKPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ComputeKPI(tt.in)
+			got := ComputeKPI(watched(tt.in))
 			if got.From != tt.in.From || got.To != tt.in.To {
 				t.Errorf("period = %d–%d, want %d–%d", got.From, got.To, tt.in.From, tt.in.To)
 			}
@@ -443,7 +443,7 @@ func TestComputeKPIShiftChangeWholeDay(t *testing.T) {
 	stops := []Stop{testStop(1, Down, 470, 490, false)} // 13:50–14:10
 	cfg := MachineConfig{IdealCycleS: 30, CostPerHour: 60}
 	in := func(from, to int64) KPIInput {
-		return KPIInput{From: from, To: to, Runs: cal.Runs(from, to), Stops: stops, Good: 100, Config: cfg}
+		return watched(KPIInput{From: from, To: to, Runs: cal.Runs(from, to), Stops: stops, Good: 100, Config: cfg})
 	}
 	dayFrom, dayTo := Day(atMin(0), nil)
 	day := ComputeKPI(in(dayFrom, dayTo))
@@ -614,8 +614,8 @@ func TestSumKPIOfComputed(t *testing.T) {
 	var ks []KPI
 	var ideals []float64
 	for i, c := range cfgs {
-		k := ComputeKPI(KPIInput{From: atMin(0), To: atMin(480), Runs: []ShiftRun{{Start: atMin(0), End: atMin(480)}},
-			Stops: []Stop{testStop(1, Down, 60, 120, false)}, Good: float64(400 * (i + 1)), Config: c})
+		k := ComputeKPI(watched(KPIInput{From: atMin(0), To: atMin(480), Runs: []ShiftRun{{Start: atMin(0), End: atMin(480)}},
+			Stops: []Stop{testStop(1, Down, 60, 120, false)}, Good: float64(400 * (i + 1)), Config: c}))
 		ks = append(ks, k)
 		ideals = append(ideals, c.IdealCycleS*k.Total)
 	}
@@ -717,4 +717,33 @@ func TestIntervals(t *testing.T) {
 			})
 		}
 	})
+}
+
+// watched gives a scenario written without spans one that vouches for the
+// whole period (a machine reporting all along), as the scenarios assume: time
+// no span covers is unknown, so offline, which a separate test checks.
+func watched(in KPIInput) KPIInput {
+	if in.Spans == nil {
+		in.Spans = []Span{{State: Running, Start: in.From}}
+	}
+	return in
+}
+
+// Time no span covers (before a machine's first reading) is offline, never
+// run time: 2 h of reading in an 8 h shift give 6 h offline.
+func TestComputeKPIUncoveredTimeIsOffline(t *testing.T) {
+	in := KPIInput{From: atMin(0), To: atMin(480), Runs: []ShiftRun{{Start: atMin(0), End: atMin(480)}},
+		Spans: []Span{{State: Running, Start: atMin(360)}}, Good: 240, Config: MachineConfig{IdealCycleS: 30}}
+	k := ComputeKPI(in)
+	if k.OfflineMS != 360*60_000 || k.RunMS != 120*60_000 {
+		t.Fatalf("offline %d min, run %d min; want 360 and 120", k.OfflineMS/60_000, k.RunMS/60_000)
+	}
+	// P = 30 s × 240 / 7200 s = 1.0; A = 120 / (480 − 360) = 1.0.
+	if !approxEq(k.Availability.Value, 1) || !approxEq(k.Performance.Value, 1) {
+		t.Errorf("A %v P %v, want 1 and 1", k.Availability, k.Performance)
+	}
+	none := ComputeKPI(KPIInput{From: atMin(0), To: atMin(480), NoCalendar: true})
+	if none.OfflineMS != 480*60_000 || none.Availability.OK {
+		t.Errorf("a machine never seen: offline %d min, availability %v; want all offline and n/a", none.OfflineMS/60_000, none.Availability)
+	}
 }

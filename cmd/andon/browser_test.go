@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/chromedp/chromedp"
 
 	"andon/ingest/mqtttest"
@@ -203,6 +205,11 @@ func TestBrowserOtherPages(t *testing.T) {
 	}{
 		{"empty", empty.url("/"), `[data-testid="empty-state"]`, true},
 		{"machine-demo", demo.url(fmt.Sprintf("/machines/%d", ids["cnc-02"])), `[data-testid^="chart-"] canvas`, true},
+		{"downtime", demo.url("/downtime?show=all"), `[data-testid="stop-list"]`, true},
+		{"reports", demo.url("/reports?period=today"), `[data-testid="report"]`, false},
+		{"line", demo.url(fmt.Sprintf("/lines/%d", lineID(t, demo, "line-1"))), `[data-testid="line-page"]`, false},
+		{"operator-phone", demo.url(fmt.Sprintf("/m/%d", ids["press-01"])), `[data-testid="operator-page"]`, true},
+		{"admin-machines", demo.url("/admin/machines"), `[data-testid="admin-nav"]`, false},
 		{"tags", demo.url("/admin/tags"), `[data-testid="tags-table"]`, false},
 		{"rejects", demo.url("/admin/rejects"), `[data-testid="rejects-table"]`, false},
 	} {
@@ -290,4 +297,25 @@ func TestBrowserSurvivesRestart(t *testing.T) {
 	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker === true`)); err != nil || !marker {
 		t.Fatalf("the page reloaded instead of reconnecting (%v)", err)
 	}
+}
+
+// lineID finds a line's id from the overview's line links.
+func lineID(t testing.TB, s *server, name string) int64 {
+	t.Helper()
+	_, body := get(t, s.url("/"))
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	doc.Find(`[data-testid="line-link"]`).Each(func(_ int, sel *goquery.Selection) {
+		if strings.TrimSpace(sel.Text()) == name {
+			href, _ := sel.Attr("href")
+			id, _ = strconv.ParseInt(strings.TrimPrefix(href, "/lines/"), 10, 64)
+		}
+	})
+	if id == 0 {
+		t.Fatalf("no line %q on the overview", name)
+	}
+	return id
 }
