@@ -319,3 +319,61 @@ func lineID(t testing.TB, s *server, name string) int64 {
 	}
 	return id
 }
+
+// TestBrowserCodeStop is an operator's two taps: a stop on /downtime, then a
+// reason. The stop comes from real state readings through the engine.
+func TestBrowserCodeStop(t *testing.T) {
+	s := startServe(t, nil)
+	pub := mqtttest.Connect(t, s.addrs.MQTT)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	for _, st := range []struct {
+		state string
+		ago   time.Duration
+	}{{"running", 10 * time.Minute}, {"down", 6 * time.Minute}, {"running", 2 * time.Minute}} {
+		p := fmt.Sprintf(`{"value": %q, "ts": %d}`, st.state, now.Add(-st.ago).UnixMilli())
+		if err := pub.Publish(ctx, "line-9/saw-1/state", []byte(p), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b := browser(t)
+	bctx, bcancel := context.WithTimeout(b, 60*time.Second)
+	defer bcancel()
+	card := `[data-testid^="stop-"][data-stop]`
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.url("/downtime")),
+		chromedp.WaitVisible(chromedp.CSS(card))); err != nil {
+		t.Fatalf("no stop on /downtime: %v\n%s", err, s.stderr)
+	}
+	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(card)))
+	if err != nil || !strings.Contains(text, "saw-1") || !strings.Contains(text, "4 min") {
+		t.Fatalf("stop card says %q (%v), want saw-1 down for 4 min", text, err)
+	}
+	// Tap one: the stop.
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(card)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="coding-panel"]`))); err != nil {
+		t.Fatal(err)
+	}
+	// Tap two: the reason.
+	reason := `//button[@name="reason_id"][normalize-space()="Mechanical failure"]`
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.Search(reason)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="notice"]`))); err != nil {
+		t.Fatalf("coding the stop: %v", err)
+	}
+	notice, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`[data-testid="notice"]`)))
+	if !strings.Contains(notice, "Mechanical failure") {
+		t.Errorf("after coding the page says %q, want a confirmation naming the reason", notice)
+	}
+	// The stop no longer needs a reason, and the list of all stops shows it coded.
+	_, body := get(t, s.url("/downtime"))
+	if strings.Contains(body, "saw-1") {
+		t.Errorf("the coded stop is still listed as needing a reason")
+	}
+	_, body = get(t, s.url("/downtime?show=all"))
+	if !strings.Contains(body, "Mechanical failure") {
+		t.Errorf("the list of all stops does not show the stop's reason")
+	}
+	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		_ = os.WriteFile(filepath.Join(screenshotDir(t), "downtime-coded-phone.png"), png, 0o644)
+	}
+}
