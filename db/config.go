@@ -575,7 +575,7 @@ func (s *Store) SaveSettings(ctx context.Context, st plant.Settings) (err error)
 // MachineConfigs returns the configuration of every machine, by id; values
 // never set are 0.
 func (s *Store) MachineConfigs(ctx context.Context) (map[int64]plant.MachineConfig, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, COALESCE(ideal_cycle_s, 0), COALESCE(cost_per_hour, 0), COALESCE(margin_per_unit, 0)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, COALESCE(ideal_cycle_s, 0), COALESCE(cost_per_hour, 0), COALESCE(margin_per_unit, 0), bottleneck
 		FROM assets WHERE kind = 'machine'`)
 	if err != nil {
 		return nil, fmt.Errorf("db: machine configs: %w", err)
@@ -587,7 +587,7 @@ func (s *Store) MachineConfigs(ctx context.Context) (map[int64]plant.MachineConf
 			id int64
 			c  plant.MachineConfig
 		)
-		if err := rows.Scan(&id, &c.IdealCycleS, &c.CostPerHour, &c.MarginPerUnit); err != nil {
+		if err := rows.Scan(&id, &c.IdealCycleS, &c.CostPerHour, &c.MarginPerUnit, &c.Bottleneck); err != nil {
 			return nil, fmt.Errorf("db: machine configs: %w", err)
 		}
 		out[id] = c
@@ -641,8 +641,8 @@ func orNull(x float64) sql.NullFloat64 {
 	return sql.NullFloat64{Float64: x, Valid: x != 0}
 }
 
-// SetMachineConfig sets a machine's ideal cycle time, costs and display
-// name ("" = its path's machine level).
+// SetMachineConfig sets a machine's ideal cycle time, costs, bottleneck
+// flag and display name ("" = its path's machine level).
 func (s *Store) SetMachineConfig(ctx context.Context, id int64, c plant.MachineConfig, displayName string) error {
 	if err := validConfig(c); err != nil {
 		return fmt.Errorf("machine %d: %w", id, err)
@@ -651,32 +651,93 @@ func (s *Store) SetMachineConfig(ctx context.Context, id int64, c plant.MachineC
 	if utf8.RuneCountInString(displayName) > maxNameLen {
 		return invalid("machine %d: the name is longer than %d characters", id, maxNameLen)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE assets SET ideal_cycle_s = ?, cost_per_hour = ?, margin_per_unit = ?, display_name = ?
-		WHERE id = ? AND kind = 'machine'`,
-		orNull(c.IdealCycleS), orNull(c.CostPerHour), orNull(c.MarginPerUnit), displayName, id)
-	if err := affectedOne(res, err); err != nil {
+	err := s.writeMachineConfig(ctx, "id", id, c, &displayName)
+	if errors.Is(err, plant.ErrInvalid) {
+		return fmt.Errorf("machine %d: %w", id, err) // a message for the admin, as validConfig's
+	}
+	if err != nil {
 		return fmt.Errorf("db: machine %d: config: %w", id, err)
 	}
 	s.log.Info("machine configured", "id", id, "ideal_cycle_s", c.IdealCycleS, "cost_per_hour", c.CostPerHour,
-		"margin_per_unit", c.MarginPerUnit, "display_name", displayName)
+		"margin_per_unit", c.MarginPerUnit, "bottleneck", c.Bottleneck, "display_name", displayName)
 	return nil
 }
 
 // SetMachineConfigByPath sets the configuration of the machine at path
-// ("site/area/line/machine"), for the demo and the config file. It creates
-// nothing: a machine that has not published yet is plant.ErrNotFound.
+// ("site/area/line/machine"), for the demo and the config file; its display
+// name stays as it is. It creates nothing: a machine that has not published
+// yet is plant.ErrNotFound.
 func (s *Store) SetMachineConfigByPath(ctx context.Context, path string, c plant.MachineConfig) error {
 	if err := validConfig(c); err != nil {
 		return fmt.Errorf("machine %q: %w", path, err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE assets SET ideal_cycle_s = ?, cost_per_hour = ?, margin_per_unit = ?
-		WHERE path = ? AND kind = 'machine'`,
-		orNull(c.IdealCycleS), orNull(c.CostPerHour), orNull(c.MarginPerUnit), path)
-	if err := affectedOne(res, err); err != nil {
+	err := s.writeMachineConfig(ctx, "path", path, c, nil)
+	if errors.Is(err, plant.ErrInvalid) {
+		return fmt.Errorf("machine %q: %w", path, err) // a message for the admin, as validConfig's
+	}
+	if err != nil {
 		return fmt.Errorf("db: machine %q: config: %w", path, err)
 	}
 	s.log.Info("machine configured", "path", path, "ideal_cycle_s", c.IdealCycleS, "cost_per_hour", c.CostPerHour,
-		"margin_per_unit", c.MarginPerUnit)
+		"margin_per_unit", c.MarginPerUnit, "bottleneck", c.Bottleneck)
+	return nil
+}
+
+// writeMachineConfig stores c for the machine whose column col ("id" or
+// "path", never user text) is key, and its display name unless that is nil.
+// Making a machine its line's bottleneck clears the flag of the line's other
+// machines in the same transaction, so a line never has two and never, even
+// for a moment, loses the old one without gaining the new one.
+func (s *Store) writeMachineConfig(ctx context.Context, col string, key any, c plant.MachineConfig, displayName *string) (err error) {
+	if col != "id" && col != "path" {
+		return fmt.Errorf("machine config by %q: not a key", col)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var (
+		id         int64
+		parent     sql.NullInt64
+		parentKind string
+	)
+	err = tx.QueryRowContext(ctx, `SELECT a.id, a.parent_id, COALESCE(p.kind, '')
+		FROM assets a LEFT JOIN assets p ON p.id = a.parent_id
+		WHERE a.`+col+` = ? AND a.kind = 'machine'`, key).Scan(&id, &parent, &parentKind)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return plant.ErrNotFound
+	case err != nil:
+		return err
+	}
+	if c.Bottleneck {
+		// A machine's line is its parent: no level sits between the two.
+		if parentKind != "line" {
+			return invalid("only a machine on a line can be its line's bottleneck")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE assets SET bottleneck = 0
+			WHERE parent_id = ? AND kind = 'machine' AND id != ? AND bottleneck != 0`, parent.Int64, id); err != nil {
+			return fmt.Errorf("clear the line's bottleneck: %w", err)
+		}
+	}
+	if displayName != nil {
+		_, err = tx.ExecContext(ctx, `UPDATE assets SET ideal_cycle_s = ?, cost_per_hour = ?, margin_per_unit = ?, bottleneck = ?, display_name = ?
+			WHERE id = ?`, orNull(c.IdealCycleS), orNull(c.CostPerHour), orNull(c.MarginPerUnit), c.Bottleneck, *displayName, id)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE assets SET ideal_cycle_s = ?, cost_per_hour = ?, margin_per_unit = ?, bottleneck = ?
+			WHERE id = ?`, orNull(c.IdealCycleS), orNull(c.CostPerHour), orNull(c.MarginPerUnit), c.Bottleneck, id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	return nil
 }
 

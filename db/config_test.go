@@ -338,3 +338,81 @@ func TestMachineConfig(t *testing.T) {
 		t.Errorf("name after clearing = %q, want press-1", m.Name)
 	}
 }
+
+func TestMachineBottleneck(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.s
+	// A machine with a site but no line: its parent is not a line.
+	res, err := s.w.ExecContext(ctx, `INSERT INTO assets(parent_id, kind, name, path, created_ms) VALUES (NULL, 'machine', 'lathe', 'lathe', 1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose, err := res.LastInsertId()
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := plant.MachineConfig{IdealCycleS: 3, Bottleneck: true}
+	steps := []struct {
+		name  string
+		do    func() error
+		isErr error
+		want  map[int64]bool // the machines that are bottlenecks afterwards
+	}{
+		{"none at first", func() error { return nil }, nil, map[int64]bool{}},
+		{"set by id", func() error { return s.SetMachineConfig(ctx, f.m1, on, "") }, nil, map[int64]bool{f.m1: true}},
+		{"another line keeps its own", func() error { return s.SetMachineConfigByPath(ctx, "line-2/saw-1", on) }, nil,
+			map[int64]bool{f.m1: true, f.m3: true}},
+		{"setting a second on a line clears the first", func() error { return s.SetMachineConfig(ctx, f.m2, on, "") }, nil,
+			map[int64]bool{f.m2: true, f.m3: true}},
+		{"by path clears the first too", func() error { return s.SetMachineConfigByPath(ctx, "line-1/press-1", on) }, nil,
+			map[int64]bool{f.m1: true, f.m3: true}},
+		{"saving the bottleneck again keeps it", func() error { return s.SetMachineConfig(ctx, f.m1, on, "Press") }, nil,
+			map[int64]bool{f.m1: true, f.m3: true}},
+		{"saving another machine unflagged leaves the line's alone", func() error {
+			return s.SetMachineConfig(ctx, f.m2, plant.MachineConfig{IdealCycleS: 4}, "")
+		}, nil, map[int64]bool{f.m1: true, f.m3: true}},
+		{"a machine without a line is refused", func() error { return s.SetMachineConfig(ctx, loose, on, "") }, plant.ErrInvalid,
+			map[int64]bool{f.m1: true, f.m3: true}},
+		{"a refused config changes nothing", func() error {
+			return s.SetMachineConfig(ctx, f.m2, plant.MachineConfig{IdealCycleS: -1, Bottleneck: true}, "")
+		}, plant.ErrInvalid, map[int64]bool{f.m1: true, f.m3: true}},
+		{"unknown machine", func() error { return s.SetMachineConfig(ctx, 99999, on, "") }, plant.ErrNotFound,
+			map[int64]bool{f.m1: true, f.m3: true}},
+		{"cleared", func() error { return s.SetMachineConfig(ctx, f.m1, plant.MachineConfig{IdealCycleS: 3}, "") }, nil,
+			map[int64]bool{f.m3: true}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			err := st.do()
+			if st.isErr == nil && err != nil || st.isErr != nil && !errors.Is(err, st.isErr) {
+				t.Fatalf("err = %v, want %v", err, st.isErr)
+			}
+			cs, err := s.MachineConfigs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[int64]bool{}
+			for id, c := range cs {
+				if c.Bottleneck {
+					got[id] = true
+				}
+			}
+			if !reflect.DeepEqual(got, st.want) {
+				t.Errorf("bottlenecks = %v, want %v", got, st.want)
+			}
+		})
+	}
+	// The rest of the configuration travels with the flag.
+	cs, err := s.MachineConfigs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (plant.MachineConfig{IdealCycleS: 3, Bottleneck: true}); cs[f.m3] != want {
+		t.Errorf("saw-1 = %+v, want %+v", cs[f.m3], want)
+	}
+	// The index holds the rule even against a write that skips the store.
+	if _, err := s.w.ExecContext(ctx, `UPDATE assets SET bottleneck = 1 WHERE id IN (?, ?)`, f.m1, f.m2); err == nil {
+		t.Error("two bottlenecks on one line were stored")
+	}
+}

@@ -127,6 +127,9 @@ type MachineConfig struct {
 	IdealCycleS   float64 // seconds per part at the ideal rate
 	CostPerHour   float64 // labour and overhead while stopped, in the plant's currency
 	MarginPerUnit float64 // contribution margin of one good part
+	// Bottleneck makes this machine's availability, performance, quality,
+	// OEE, MTBF, MTTR and output its line's; at most one per line.
+	Bottleneck bool
 }
 
 // Settings are the plant-wide thresholds for stops.

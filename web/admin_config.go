@@ -181,7 +181,7 @@ func (s *Server) renderMachines(c echo.Context, code int, fe views.FormErr) erro
 			rule, _ := plant.ParseRule(rules[m.ID])
 			v.Machines = append(v.Machines, views.MachineConfigRow{
 				ID: m.ID, Path: m.Path.String(), Name: machineName(m), Display: display,
-				Config: cfgs[m.ID], Rule: rule, Line: lineLabel(l),
+				Config: cfgs[m.ID], Rule: rule, Line: lineLabel(l), OnLine: l.ID != 0,
 			})
 		}
 	}
@@ -199,6 +199,7 @@ func machineForm(v url.Values) (cfg plant.MachineConfig, display, rule string, e
 	if cfg.MarginPerUnit, err = formNumber(v, "margin_per_unit", "Margin per unit"); err != nil {
 		return
 	}
+	cfg.Bottleneck = v.Get("bottleneck") == "1"
 	display = strings.TrimSpace(v.Get("display_name"))
 	if utf8.RuneCountInString(display) > maxNameRunes {
 		err = fieldError{"display_name", fmt.Sprintf("at most %d characters", maxNameRunes)}

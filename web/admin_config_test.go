@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"andon/plant"
 )
 
@@ -307,5 +309,99 @@ func TestAdminSettings(t *testing.T) {
 	}
 	if d.Find(`[data-testid="saved"]`).Length() != 1 {
 		t.Error("no confirmation after saving")
+	}
+}
+
+func TestAdminMachineBottleneck(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UnixMilli()
+	e.write(t,
+		reading("line-1", "press-01", "good", now, 1),
+		reading("line-1", "press-02", "good", now, 1),
+		reading("", "lathe", "good", now, 1), // no line level: the machine sits in the hall
+	)
+	p1, p2, lathe := e.machineID(t, "press-01"), e.machineID(t, "press-02"), e.machineID(t, "lathe")
+	bottlenecks := func() map[int64]bool {
+		cfgs, err := e.store.MachineConfigs(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int64]bool{}
+		for id, c := range cfgs {
+			if c.Bottleneck {
+				out[id] = true
+			}
+		}
+		return out
+	}
+	set := func(on bool) url.Values {
+		v := url.Values{"ideal_cycle_s": {"20"}, "rule_kind": {"none"}}
+		if on {
+			v.Set("bottleneck", "1")
+		}
+		return v
+	}
+	steps := []struct {
+		name    string
+		machine int64
+		form    url.Values
+		code    int
+		want    map[int64]bool // the bottlenecks afterwards
+		checked map[int64]bool // the checkboxes ticked on the page afterwards
+	}{
+		{"set", p1, set(true), http.StatusSeeOther, map[int64]bool{p1: true}, map[int64]bool{p1: true}},
+		{"another machine of the line takes over", p2, set(true), http.StatusSeeOther,
+			map[int64]bool{p2: true}, map[int64]bool{p2: true}},
+		{"saving the old one unticked keeps the new", p1, set(false), http.StatusSeeOther,
+			map[int64]bool{p2: true}, map[int64]bool{p2: true}},
+		{"a machine on no line is refused", lathe, set(true), http.StatusUnprocessableEntity,
+			map[int64]bool{p2: true}, map[int64]bool{p2: true}},
+		{"a refused form shows the box as submitted", p1, func() url.Values {
+			v := set(true)
+			v.Set("cost_per_hour", "-1")
+			return v
+		}(), http.StatusUnprocessableEntity, map[int64]bool{p2: true}, map[int64]bool{p1: true, p2: true}},
+		{"cleared", p2, set(false), http.StatusSeeOther, map[int64]bool{}, map[int64]bool{}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			resp, body := e.post(t, fmt.Sprintf("/admin/machines/%d", st.machine), st.form)
+			if resp.StatusCode != st.code {
+				t.Fatalf("status %d, want %d; body %.300s", resp.StatusCode, st.code, body)
+			}
+			if st.machine == lathe && !strings.Contains(body, "only a machine on a line can be its line&#39;s bottleneck") {
+				t.Errorf("refusal does not say why: %.300s", body)
+			}
+			if got := bottlenecks(); !reflect.DeepEqual(got, st.want) {
+				t.Errorf("bottlenecks = %v, want %v", got, st.want)
+			}
+			page := body
+			if st.code == http.StatusSeeOther {
+				_, page = e.get(t, "/admin/machines")
+			}
+			d, err := goquery.NewDocumentFromReader(strings.NewReader(page))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []int64{p1, p2} {
+				form := d.Find(fmt.Sprintf(`[data-testid="machine-form-%d"]`, id))
+				box := form.Find(`input[name="bottleneck"]`)
+				if box.Length() != 1 {
+					t.Fatalf("machine %d: %d bottleneck boxes, want 1", id, box.Length())
+				}
+				_, ticked := box.Attr("checked")
+				if ticked != st.checked[id] {
+					t.Errorf("machine %d: box ticked = %v, want %v", id, ticked, st.checked[id])
+				}
+				// The marker beside the name is the stored flag, whatever the form says.
+				marker := strings.TrimSpace(form.Find(`[data-testid="bottleneck"]`).Text())
+				if want := map[bool]string{true: "bottleneck of line-1"}[st.want[id]]; marker != want {
+					t.Errorf("machine %d: marker %q, want %q", id, marker, want)
+				}
+			}
+			if n := d.Find(fmt.Sprintf(`[data-testid="machine-form-%d"] input[name="bottleneck"]`, lathe)).Length(); n != 0 {
+				t.Error("a machine on no line is offered the bottleneck box")
+			}
+		})
 	}
 }

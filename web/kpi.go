@@ -17,14 +17,16 @@ import (
 const kpiStopLimit = 10_000
 
 // kpiSet is what the KPI service computed for one period: each machine, each
-// line (the sum of its machines) and the plant, plus what the pages need to
-// draw Paretos and costs without asking the store again.
+// line (its bottleneck machine's where one is set, else the sum of its
+// machines) and the plant (always the sum of machines), plus what the pages
+// need to draw Paretos and costs without asking the store again.
 type kpiSet struct {
 	From, To int64 // the period; To is now for a period still going
 	Now      int64
 
 	Machines map[int64]plant.KPI // by machine id
 	Lines    map[int64]plant.KPI // by line id (0: machines without a line)
+	Rules    map[int64]lineRule  // how each line's KPI was made, by line id
 	Plant    plant.KPI
 
 	Configs  map[int64]plant.MachineConfig
@@ -114,6 +116,65 @@ func (s *Server) machineKPI(ctx context.Context, b kpiBase, id int64, d machineD
 	return plant.ComputeKPI(in), nil
 }
 
+// lineRule is how a line's KPI is made: from its bottleneck machine where
+// an admin set one, else summed over its machines.
+type lineRule struct {
+	Bottleneck *plant.Machine // nil: summed
+	Machines   int
+}
+
+// text says the rule on the page: "Line OEE from its bottleneck, cnc-02" or
+// "Line OEE summed over 5 machines".
+func (r lineRule) text() string {
+	if r.Bottleneck != nil {
+		return "Line OEE from its bottleneck, " + machineName(*r.Bottleneck)
+	}
+	if r.Machines == 1 {
+		return "Line OEE summed over 1 machine"
+	}
+	return fmt.Sprintf("Line OEE summed over %d machines", r.Machines)
+}
+
+// bottleneckID is the bottleneck machine's id, 0 when the line is summed.
+func (r lineRule) bottleneckID() int64 {
+	if r.Bottleneck == nil {
+		return 0
+	}
+	return r.Bottleneck.ID
+}
+
+// ruleOf finds a line's rule. Machines without a line (id 0) are no line and
+// are always summed; the store keeps one bottleneck per line, and should two
+// ever be flagged, the first in the line's order wins, so the page is stable.
+func ruleOf(l plant.Line, cfgs map[int64]plant.MachineConfig) lineRule {
+	r := lineRule{Machines: len(l.Machines)}
+	if l.ID == 0 {
+		return r
+	}
+	for i, m := range l.Machines {
+		if cfgs[m.ID].Bottleneck {
+			r.Bottleneck = &l.Machines[i]
+			return r
+		}
+	}
+	return r
+}
+
+// fromBottleneck is a line's KPI under the bottleneck rule: the bottleneck
+// machine sets the pace of the line, so the line's time buckets,
+// availability, performance, quality, OEE, MTBF, MTTR and output are its.
+// Money lost anywhere on the line is lost all the same, so downtime cost,
+// lost units, stops, micro-stops and the time lost to them stay the sum over
+// the line's machines.
+func fromBottleneck(sum, b plant.KPI) plant.KPI {
+	k := b
+	k.From, k.To = sum.From, sum.To
+	k.Stops, k.MicroStops = sum.Stops, sum.MicroStops
+	k.DownMS, k.MicroStopMS = sum.DownMS, sum.MicroStopMS
+	k.Cost, k.LostUnits, k.CostOK, k.CostWhy = sum.Cost, sum.LostUnits, sum.CostOK, sum.CostWhy
+	return k
+}
+
 // idealTotal is what SumKPI needs for performance: a machine's ideal cycle
 // time × its total count.
 func idealTotal(k plant.KPI, cfg plant.MachineConfig) float64 { return cfg.IdealCycleS * k.Total }
@@ -125,7 +186,7 @@ func (s *Server) kpis(ctx context.Context, b kpiBase, from, to, now int64, lines
 	to = max(to, from)
 	set := kpiSet{
 		From: from, To: to, Now: now,
-		Machines: map[int64]plant.KPI{}, Lines: map[int64]plant.KPI{},
+		Machines: map[int64]plant.KPI{}, Lines: map[int64]plant.KPI{}, Rules: map[int64]lineRule{},
 		Configs: b.configs, Settings: b.settings,
 	}
 	var plantKs []plant.KPI
@@ -148,7 +209,12 @@ func (s *Server) kpis(ctx context.Context, b kpiBase, from, to, now int64, lines
 			lineKs, lineIdeal = append(lineKs, k), append(lineIdeal, it)
 			plantKs, plantIdeal = append(plantKs, k), append(plantIdeal, it)
 		}
-		set.Lines[l.ID] = plant.SumKPI(from, to, lineKs, lineIdeal)
+		k := plant.SumKPI(from, to, lineKs, lineIdeal)
+		r := ruleOf(l, b.configs)
+		if r.Bottleneck != nil {
+			k = fromBottleneck(k, set.Machines[r.Bottleneck.ID])
+		}
+		set.Lines[l.ID], set.Rules[l.ID] = k, r
 	}
 	set.Plant = plant.SumKPI(from, to, plantKs, plantIdeal)
 	return set, nil
@@ -164,10 +230,12 @@ type runKPI struct {
 // maxShiftRows bounds the per-shift table: a month of three shifts a day.
 const maxShiftRows = 100
 
-// runKPIs computes the plant KPI of each shift run within [from, to), newest
-// first. Spans and stops are loaded once per machine for the whole period and
-// clipped per run by ComputeKPI; only counts are asked per run.
-func (s *Server) runKPIs(ctx context.Context, b kpiBase, from, to, now int64, machines []plant.Machine) ([]runKPI, error) {
+// runKPIs computes the KPI of machines for each shift run within [from, to),
+// newest first: their sum, or the machine bottleneck's (with summed costs and
+// stops) when it is not 0, as for a line with a bottleneck. Spans and stops
+// are loaded once per machine for the whole period and clipped per run by
+// ComputeKPI; only counts are asked per run.
+func (s *Server) runKPIs(ctx context.Context, b kpiBase, from, to, now int64, machines []plant.Machine, bottleneck int64) ([]runKPI, error) {
 	if len(b.cal.Shifts) == 0 {
 		return nil, nil
 	}
@@ -196,6 +264,8 @@ func (s *Server) runKPIs(ctx context.Context, b kpiBase, from, to, now int64, ma
 		}
 		ks := make([]plant.KPI, 0, len(machines))
 		ideal := make([]float64, 0, len(machines))
+		var bk plant.KPI
+		found := false
 		for _, m := range machines {
 			in := plant.KPIInput{
 				From: r.Start, To: end, Runs: []plant.ShiftRun{r},
@@ -210,8 +280,14 @@ func (s *Server) runKPIs(ctx context.Context, b kpiBase, from, to, now int64, ma
 			k := plant.ComputeKPI(in)
 			ks = append(ks, k)
 			ideal = append(ideal, idealTotal(k, b.configs[m.ID]))
+			if m.ID == bottleneck {
+				bk, found = k, true
+			}
 		}
 		k := plant.SumKPI(r.Start, end, ks, ideal)
+		if found {
+			k = fromBottleneck(k, bk)
+		}
 		out = append(out, runKPI{Run: r, KPI: k, Cost: k.Cost})
 	}
 	return out, nil

@@ -86,7 +86,13 @@ func (s *Server) reports(c echo.Context) error {
 	}
 	var runs []runKPI
 	if p.Key != "shift" {
-		if runs, err = s.runKPIs(ctx, b, p.From, p.To, now, machines); err != nil {
+		// One line's report follows the line's rule, so its shifts add up
+		// the way its total does; the plant's is always the sum.
+		bottleneck := int64(0)
+		if lineID != 0 {
+			bottleneck = set.Rules[lineID].bottleneckID()
+		}
+		if runs, err = s.runKPIs(ctx, b, p.From, p.To, now, machines, bottleneck); err != nil {
 			return err
 		}
 	}
@@ -104,13 +110,13 @@ func (s *Server) reports(c echo.Context) error {
 	if includePlanned {
 		base.Set("planned", "1")
 	}
-	content := s.reportContent(set, p, scope, shown, runs, includePlanned, base)
+	content := s.reportContent(set, p, scope, lineID, shown, runs, includePlanned, base)
 	if c.QueryParam("fragment") == "1" {
 		return s.render(c, http.StatusOK, views.ReportFragment(content))
 	}
 
 	v := views.ReportsPage{
-		Page:    s.page(c, "Reports", "", "reports"),
+		Page:    s.page(c, "Reports", "plant", "reports"), // live: refreshes as readings are committed
 		Custom:  p.Key == "custom",
 		FromDay: p.FromDay, ToDay: p.ToDay,
 		Period:  p.Key,
@@ -141,8 +147,10 @@ func (s *Server) reports(c echo.Context) error {
 	return s.render(c, http.StatusOK, views.ReportsView(v))
 }
 
-// reportContent builds the live part of /reports from computed KPIs.
-func (s *Server) reportContent(set kpiSet, p period, scope string, lines []plant.Line, runs []runKPI, includePlanned bool, base url.Values) views.ReportContent {
+// reportContent builds the live part of /reports from computed KPIs. The
+// total is the plant's, or the line's when the report is of one line
+// (lineID != 0), so a line's report agrees with its line page.
+func (s *Server) reportContent(set kpiSet, p period, scope string, lineID int64, lines []plant.Line, runs []runKPI, includePlanned bool, base url.Values) views.ReportContent {
 	cur := set.Settings.Currency
 	frag := withoutKey(base, "")
 	frag.Set("fragment", "1")
@@ -161,6 +169,10 @@ func (s *Server) reportContent(set kpiSet, p period, scope string, lines []plant
 		IncludePlanned: includePlanned,
 		PlannedHref:    "/reports?" + toggle.Encode(),
 	}
+	if lineID != 0 {
+		c.Total = set.Lines[lineID]
+		c.Rule = set.Rules[lineID].text()
+	}
 	for _, l := range lines {
 		if len(l.Machines) == 0 {
 			continue
@@ -169,9 +181,13 @@ func (s *Server) reportContent(set kpiSet, p period, scope string, lines []plant
 		if l.ID != 0 {
 			href = "/lines/" + formatID(l.ID)
 		}
-		c.Lines = append(c.Lines, views.KPIRow{ID: l.ID, Name: lineLabel(l), Href: href, KPI: set.Lines[l.ID]})
+		rule := set.Rules[l.ID]
+		c.Lines = append(c.Lines, views.KPIRow{ID: l.ID, Name: lineLabel(l), Href: href, KPI: set.Lines[l.ID], Rule: rule.text()})
 		for _, m := range l.Machines {
-			c.Machines = append(c.Machines, views.KPIRow{ID: m.ID, Name: machineName(m), Href: "/machines/" + formatID(m.ID), KPI: set.Machines[m.ID]})
+			c.Machines = append(c.Machines, views.KPIRow{
+				ID: m.ID, Name: machineName(m), Href: "/machines/" + formatID(m.ID), KPI: set.Machines[m.ID],
+				Bottleneck: m.ID == rule.bottleneckID(),
+			})
 		}
 	}
 	for _, r := range runs {
@@ -229,6 +245,7 @@ func (s *Server) line(c echo.Context) error {
 		ReportHref:  "/reports?period=shift&line=" + formatID(l.ID),
 		Currency:    set.Settings.Currency,
 		KPI:         set.Lines[l.ID],
+		Rule:        set.Rules[l.ID].text(),
 	}
 	for _, m := range l.Machines {
 		spans, err := s.store.Spans(ctx, m.ID, p.From, now)
@@ -237,9 +254,10 @@ func (s *Server) line(c echo.Context) error {
 		}
 		content.Machines = append(content.Machines, views.LineMachine{
 			ID: m.ID, Name: machineName(m), Path: m.Path.String(),
-			State:    plant.CurrentState(m, now, s.heartbeatOf(set.Settings)),
-			KPI:      set.Machines[m.ID],
-			Timeline: views.TimelineFrom(p.From, max(now, p.From+1), now, spans, s.loc),
+			State:      plant.CurrentState(m, now, s.heartbeatOf(set.Settings)),
+			KPI:        set.Machines[m.ID],
+			Bottleneck: m.ID == set.Rules[l.ID].bottleneckID(),
+			Timeline:   views.TimelineFrom(p.From, max(now, p.From+1), now, spans, s.loc),
 		})
 	}
 	_, byCost := plant.Pareto(set.Stops, set.config, set.From, set.To, now, false)
@@ -247,7 +265,7 @@ func (s *Server) line(c echo.Context) error {
 	if c.QueryParam("fragment") == "1" {
 		return s.render(c, http.StatusOK, views.LineFragment(content))
 	}
-	v := views.LinePage{Page: s.page(c, content.Name, "", ""), Content: content}
+	v := views.LinePage{Page: s.page(c, content.Name, "plant", ""), Content: content}
 	return s.render(c, http.StatusOK, views.LinePageView(v))
 }
 

@@ -415,3 +415,109 @@ func TestMoneyAndParetoBars(t *testing.T) {
 		t.Errorf("pcts = %v, %v", bars[0].Pct, bars[10].Pct)
 	}
 }
+
+// TestLineBottleneck adds press-03 to line-1 and checks the line's KPIs
+// both ways: summed over its two machines, and from press-03 once it is
+// the line's bottleneck. press-03, today 00:00–12:00: down 07:00–07:15
+// uncoded, 400 good parts, ideal 60 s, € 300/h, € 1/unit.
+//
+//	press-03 alone: OEE = 400 × 60 s / 43,200 s = 55.6 %;
+//	  A = 705/720 = 97.9 %; cost = 0.25 h × 300 + 15 units × 1 = 90.
+//	line-1 summed: OEE = (30 × 1020 + 60 × 400) s / 86,400 s × 1400/1420
+//	  = 62.3 %; A = 1335/1440 = 92.7 %.
+//	Both ways the line's cost is 1,260 + 90 = 1,350 and its stops 3;
+//	the plant's availability (2035/2160 = 94.2 %) and cost (3,350) stay sums.
+func TestLineBottleneck(t *testing.T) {
+	f := newReportEnv(t)
+	e := f.e
+	e.write(t,
+		reading("line-1", "press-03", "good", at(-0.5), 0),
+		reading("line-1", "press-03", "good", at(11), 400),
+	)
+	p3 := e.machineID(t, "press-03")
+	sdb := openRaw(t, e)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO state_spans(machine_id, state, start_ms, end_ms) VALUES (?, 'running', ?, ?)`, []any{p3, at(-0.5), at(7)}},
+		{`INSERT INTO state_spans(machine_id, state, start_ms, end_ms) VALUES (?, 'down', ?, ?)`, []any{p3, at(7), at(7.25)}},
+		{`INSERT INTO state_spans(machine_id, state, start_ms, end_ms) VALUES (?, 'running', ?, NULL)`, []any{p3, at(7.25)}},
+		{`INSERT INTO stops(machine_id, state, start_ms, end_ms) VALUES (?, 'down', ?, ?)`, []any{p3, at(7), at(7.25)}},
+	} {
+		if _, err := sdb.ExecContext(e.ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	text := func(s *goquery.Selection) string { return strings.TrimSpace(s.Text()) }
+
+	cases := []struct {
+		name       string
+		bottleneck bool
+		oee, avail string // line-1's
+		rule       string
+	}{
+		{"summed", false, "62.3 %", "92.7 %", "Line OEE summed over 2 machines"},
+		{"from the bottleneck", true, "55.6 %", "97.9 %", "Line OEE from its bottleneck, press-03"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := plant.MachineConfig{IdealCycleS: 60, CostPerHour: 300, MarginPerUnit: 1, Bottleneck: tc.bottleneck}
+			if err := e.store.SetMachineConfig(e.ctx, p3, cfg, ""); err != nil {
+				t.Fatal(err)
+			}
+
+			// The plant report: line-1's row follows the rule, the plant sums.
+			d := e.doc(t, "/reports?period=today", http.StatusOK)
+			row := d.Find(fmt.Sprintf(`[data-testid="lines-table-row-%d"]`, f.line1))
+			if got := text(row.Find(`[data-testid="oee"]`)); got != tc.oee {
+				t.Errorf("lines table: line-1 OEE = %q, want %q", got, tc.oee)
+			}
+			if got := text(row.Find(`[data-testid="cost"]`)); got != "€ 1,350" {
+				t.Errorf("lines table: line-1 cost = %q, want € 1,350 either way", got)
+			}
+			if got := text(row.Find(`[data-testid="line-rule"]`)); got != tc.rule {
+				t.Errorf("lines table: line-1 rule = %q, want %q", got, tc.rule)
+			}
+			row2 := d.Find(fmt.Sprintf(`[data-testid="lines-table-row-%d"]`, f.line2))
+			if got := text(row2.Find(`[data-testid="line-rule"]`)); got != "Line OEE summed over 1 machine" {
+				t.Errorf("lines table: line-2 rule = %q", got)
+			}
+			marked := d.Find(fmt.Sprintf(`[data-testid="machines-table-row-%d"] [data-testid="bottleneck"]`, p3)).Length() == 1
+			if marked != tc.bottleneck {
+				t.Errorf("machines table marks press-03 as bottleneck: %v, want %v", marked, tc.bottleneck)
+			}
+			if got := text(d.Find(`[data-testid="kpi-availability-value"]`)); got != "94.2 %" {
+				t.Errorf("plant availability = %q, want the sum's 94.2 %%", got)
+			}
+			if got := text(d.Find(`[data-testid="kpi-cost"] dd`)); got != "€ 3,350" {
+				t.Errorf("plant cost = %q, want € 3,350", got)
+			}
+
+			// The line page and the line's report agree with the table.
+			for _, path := range []string{
+				fmt.Sprintf("/lines/%d", f.line1),
+				fmt.Sprintf("/reports?period=today&line=%d", f.line1),
+			} {
+				d := e.doc(t, path, http.StatusOK)
+				want := map[string]string{
+					`[data-testid="kpi-oee-value"]`:          tc.oee,
+					`[data-testid="kpi-availability-value"]`: tc.avail,
+					`[data-testid="kpi-cost"] dd`:            "€ 1,350",
+					`[data-testid="kpi-stops"] dd`:           "3",
+					`[data-testid="line-rule"]`:              tc.rule,
+				}
+				for sel, w := range want {
+					if got := text(d.Find(sel)); got != w {
+						t.Errorf("%s: %s = %q, want %q", path, sel, got, w)
+					}
+				}
+			}
+			d = e.doc(t, fmt.Sprintf("/lines/%d", f.line1), http.StatusOK)
+			tile := d.Find(fmt.Sprintf(`[data-testid="line-machine-%d"] [data-testid="bottleneck"]`, p3)).Length() == 1
+			if tile != tc.bottleneck {
+				t.Errorf("line page marks press-03's tile: %v, want %v", tile, tc.bottleneck)
+			}
+		})
+	}
+}

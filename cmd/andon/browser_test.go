@@ -206,8 +206,8 @@ func TestBrowserOtherPages(t *testing.T) {
 		{"empty", empty.url("/"), `[data-testid="empty-state"]`, true},
 		{"machine-demo", demo.url(fmt.Sprintf("/machines/%d", ids["cnc-02"])), `[data-testid^="chart-"] canvas`, true},
 		{"downtime", demo.url("/downtime?show=all"), `[data-testid="stop-list"]`, true},
-		{"reports", demo.url("/reports?period=today"), `[data-testid="report"]`, false},
-		{"line", demo.url(fmt.Sprintf("/lines/%d", lineID(t, demo, "line-1"))), `[data-testid="line-page"]`, false},
+		{"reports", demo.url("/reports?period=today"), `[data-testid="report"]`, true},
+		{"line", demo.url(fmt.Sprintf("/lines/%d", lineID(t, demo, "line-1"))), `[data-testid="line-page"]`, true},
 		{"operator-phone", demo.url(fmt.Sprintf("/m/%d", ids["press-01"])), `[data-testid="operator-page"]`, true},
 		{"admin-machines", demo.url("/admin/machines"), `[data-testid="admin-nav"]`, false},
 		{"tags", demo.url("/admin/tags"), `[data-testid="tags-table"]`, false},
@@ -375,5 +375,39 @@ func TestBrowserCodeStop(t *testing.T) {
 	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
 	if err == nil {
 		_ = os.WriteFile(filepath.Join(screenshotDir(t), "downtime-coded-phone.png"), png, 0o644)
+	}
+}
+
+// TestBrowserReportsLive: an open report refreshes its figures when readings
+// are committed, without a reload.
+func TestBrowserReportsLive(t *testing.T) {
+	s := startServe(t, nil)
+	pub := mqtttest.Connect(t, s.addrs.MQTT)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := pub.Publish(ctx, "line-3/mill-1/state", []byte("running"), 1); err != nil {
+		t.Fatal(err)
+	}
+	b := browser(t)
+	bctx, bcancel := context.WithTimeout(b, 60*time.Second)
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(s.url("/reports?period=today")), chromedp.WaitVisible(chromedp.CSS(`[data-testid="report"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelector('[data-testid="live-status"]').dataset.state === "live"`)); err != nil {
+		t.Fatalf("report page never went live: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker = true; document.getElementById('report').dataset.old = "1"; true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, "line-3/mill-1/state", []byte("down"), 1); err != nil {
+		t.Fatal(err)
+	}
+	// Within 8 s: sooner than the 15 s fallback timer, so it was the commit.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`!document.getElementById('report').dataset.old`, chromedp.WithPollingTimeout(8*time.Second))); err != nil {
+		t.Fatalf("the report was not refreshed after a commit: %v", err)
+	}
+	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker === true`)); err != nil || !marker {
+		t.Fatalf("the page reloaded instead of refreshing its figures (%v)", err)
 	}
 }

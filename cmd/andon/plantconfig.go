@@ -50,6 +50,7 @@ type machineYAML struct {
 	IdealCycle    time.Duration  `yaml:"ideal_cycle"`
 	CostPerHour   float64        `yaml:"cost_per_hour"`
 	MarginPerUnit float64        `yaml:"margin_per_unit"`
+	Bottleneck    bool           `yaml:"bottleneck"` // the line's KPIs are this machine's
 	StateRule     map[string]any `yaml:"state_rule"`
 }
 
@@ -98,7 +99,18 @@ func (p *plantSection) validate() error {
 			errs = append(errs, fmt.Errorf("shifts[%d]: %w", i, err))
 		}
 	}
+	// One bottleneck per line: applied in order, a second would silently
+	// take the first one's place. A machine's line is its path minus the
+	// machine level.
+	bottlenecks := map[string]string{}
 	for i, m := range p.Machines {
+		if m.Bottleneck {
+			line := m.Path[:max(strings.LastIndex(m.Path, "/"), 0)]
+			if other, ok := bottlenecks[line]; ok {
+				errs = append(errs, fmt.Errorf("machines[%d] %s: bottleneck: %s is already its line's bottleneck", i, m.Path, other))
+			}
+			bottlenecks[line] = m.Path
+		}
 		if m.Path == "" {
 			errs = append(errs, fmt.Errorf("machines[%d]: path is required", i))
 		}
@@ -289,7 +301,7 @@ func applyReasons(ctx context.Context, st plantStore, cats []categoryYML) error 
 
 func applyMachines(ctx context.Context, st plantStore, ms []machineYAML) (pending []machineYAML, err error) {
 	for _, m := range ms {
-		cfg := plant.MachineConfig{IdealCycleS: m.IdealCycle.Seconds(), CostPerHour: m.CostPerHour, MarginPerUnit: m.MarginPerUnit}
+		cfg := plant.MachineConfig{IdealCycleS: m.IdealCycle.Seconds(), CostPerHour: m.CostPerHour, MarginPerUnit: m.MarginPerUnit, Bottleneck: m.Bottleneck}
 		if err := st.SetMachineConfigByPath(ctx, m.Path, cfg); err != nil {
 			if errors.Is(err, plant.ErrNotFound) {
 				pending = append(pending, m)

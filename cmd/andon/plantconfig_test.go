@@ -103,6 +103,8 @@ func TestReadPlantSection(t *testing.T) {
 		{"negative cost", "plant:\n  machines: [{path: a/b, cost_per_hour: -5}]\n", "negative"},
 		{"bad rule", "plant:\n  machines: [{path: a/b, state_rule: {kind: magic}}]\n", "state_rule"},
 		{"bad holiday", "plant:\n  holidays: [\"24.12.2026\"]\n", "24.12.2026"},
+		{"two bottlenecks on a line", "plant:\n  machines: [{path: s/a/l1/m1, bottleneck: true}, {path: s/a/l1/m2, bottleneck: true}]\n", "bottleneck"},
+		{"bottlenecks on two lines", "plant:\n  machines: [{path: s/a/l1/m1, bottleneck: true}, {path: s/a/l2/m2, bottleneck: true}]\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -117,6 +117,12 @@
       var msgs = Array.isArray(data) ? data : [data];
       for (var i = 0; i < msgs.length; i++) handle(msgs[i]);
       tick();
+      // Pages that render their own figures (reports) refresh on this.
+      if (msgs.length && msgs[0].type !== 'hello') {
+        var ev = document.createEvent('Event'); // CustomEvent is missing on old TV browsers
+        ev.initEvent('andon:update', false, false);
+        document.dispatchEvent(ev);
+      }
     };
     ws.onclose = function () {
       ws = null;

@@ -26,6 +26,22 @@
       .then(function () { busy = false; });
   }
 
+  // Live: the page's websocket (app.js) says when readings or stops were
+  // committed; refresh then, at most once every few seconds, so a busy plant
+  // does not turn into a request per reading.
+  var SOON_MS = 3000;
+  var last = 0;
+  var timer = null;
+  document.addEventListener('andon:update', function () {
+    if (timer) return;
+    var wait = Math.max(0, last + SOON_MS - Date.now());
+    timer = setTimeout(function () {
+      timer = null;
+      last = Date.now();
+      refresh();
+    }, wait);
+  });
+
   setInterval(refresh, EVERY_MS);
   document.addEventListener('visibilitychange', function () {
     if (!document.hidden) refresh();
