@@ -208,7 +208,7 @@ func TestBrowserOtherPages(t *testing.T) {
 		{"downtime", demo.url("/downtime?show=all"), `[data-testid="stop-list"]`, true},
 		{"reports", demo.url("/reports?period=today"), `[data-testid="report"]`, true},
 		{"line", demo.url(fmt.Sprintf("/lines/%d", lineID(t, demo, "line-1"))), `[data-testid="line-page"]`, true},
-		{"operator-phone", demo.url(fmt.Sprintf("/m/%d", ids["press-01"])), `[data-testid="operator-page"]`, true},
+		{"operator", demo.url(fmt.Sprintf("/m/%d", ids["press-01"])), `[data-testid="operator-page"]`, true},
 		{"admin-machines", demo.url("/admin/machines"), `[data-testid="admin-nav"]`, false},
 		{"tags", demo.url("/admin/tags"), `[data-testid="tags-table"]`, false},
 		{"rejects", demo.url("/admin/rejects"), `[data-testid="rejects-table"]`, false},
