@@ -43,20 +43,10 @@ func newDTFixture(t *testing.T) *dtFixture {
 	)
 	f := &dtFixture{e: e, now: now,
 		press1: e.machineID(t, "press-01"), press2: e.machineID(t, "press-02"), saw: e.machineID(t, "saw-01")}
-	lines, err := e.store.Lines(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range lines {
-		switch l.Name {
-		case "line-1":
-			f.line1 = l.ID
-		case "line-2":
-			f.line2 = l.ID
-		}
-	}
+	ids := e.lineIDs(t)
+	f.line1, f.line2 = ids["line-1"], ids["line-2"]
 	if f.line1 == 0 || f.line2 == 0 {
-		t.Fatalf("lines not found: %+v", lines)
+		t.Fatalf("lines not found: %v", ids)
 	}
 	rs, err := e.store.Reasons(e.ctx)
 	if err != nil {

@@ -181,3 +181,17 @@ func (failingStore) Series(context.Context, int64, int64, int64, int) ([]plant.P
 	return nil, errBroken
 }
 func (failingStore) Rejects(context.Context, int) ([]plant.Reject, error) { return nil, errBroken }
+
+// lineIDs maps the store's line names to their ids.
+func (e *env) lineIDs(t *testing.T) map[string]int64 {
+	t.Helper()
+	lines, err := e.store.Lines(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	for _, l := range lines {
+		ids[l.Name] = l.ID
+	}
+	return ids
+}

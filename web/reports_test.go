@@ -57,18 +57,8 @@ func newReportEnv(t *testing.T) fixture {
 		reading("line-2", "press-02", "speed", at(11.9), 50),
 	)
 	f := fixture{e: e, p1: e.machineID(t, "press-01"), p2: e.machineID(t, "press-02")}
-	lines, err := e.store.Lines(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range lines {
-		switch l.Name {
-		case "line-1":
-			f.line1 = l.ID
-		case "line-2":
-			f.line2 = l.ID
-		}
-	}
+	ids := e.lineIDs(t)
+	f.line1, f.line2 = ids["line-1"], ids["line-2"]
 	ctx := e.ctx
 	if err := e.store.SetMachineConfig(ctx, f.p1, plant.MachineConfig{IdealCycleS: 30, CostPerHour: 600, MarginPerUnit: 2}, ""); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,9 @@
     return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
   }
 
+  // Shared with the other page scripts, which load after this one.
+  window.Andon = { duration: duration, now: now };
+
   var clockFmt = null;
   try {
     clockFmt = new Intl.DateTimeFormat('en-GB', {

@@ -5,21 +5,10 @@
 (function () {
   'use strict';
 
-  var body = document.body;
-  // skew is server time minus browser time, like app.js, so a phone with a
-  // wrong clock still shows the right duration.
-  var skew = parseInt(body.dataset.serverMs || String(Date.now()), 10) - Date.now();
-
-  function pad2(n) { return n < 10 ? '0' + n : String(n); }
-
-  // duration mirrors views.FormatDuration.
-  function duration(ms) {
-    var s = Math.max(0, Math.floor(ms / 1000));
-    if (s < 60) return s + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + pad2(s % 60) + ' s';
-    if (s < 86400) return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
-    return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
-  }
+  // Time and duration formatting are app.js's (loaded first), so every page
+  // shows server time and durations the same way.
+  var duration = window.Andon.duration;
+  var serverNow = window.Andon.now;
 
   function grouped(intPart) {
     return intPart.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
@@ -32,7 +21,7 @@
   }
 
   function tick() {
-    var now = Date.now() + skew;
+    var now = serverNow();
     var items = document.querySelectorAll('[data-start][data-end="0"]');
     for (var i = 0; i < items.length; i++) {
       var el = items[i];
