@@ -617,6 +617,11 @@ func settingsForm(v url.Values, st *plant.Settings) error {
 		return fieldError{"currency", fmt.Sprintf("At most %d characters, like € or CHF", maxCurrencyRunes)}
 	}
 	st.Currency = cur
+	codes, words, err := plant.ParseStateMap(v.Get("state_map"))
+	if err != nil {
+		return fieldError{"state_map", strings.TrimSuffix(err.Error(), ": "+plant.ErrInvalid.Error())}
+	}
+	st.StateCodes, st.StateWords = codes, words
 	return nil
 }
 

@@ -21,14 +21,15 @@ import (
 // edits made in the UI since (the file is the plant's declared set-up), and
 // what it does not name is left as the UI left it.
 type plantSection struct {
-	Currency  string        `yaml:"currency"`
-	MicroStop time.Duration `yaml:"micro_stop"`
-	NoReason  time.Duration `yaml:"no_reason"`
-	Heartbeat time.Duration `yaml:"heartbeat"`
-	Shifts    []shiftYAML   `yaml:"shifts"`
-	Holidays  []string      `yaml:"holidays"`
-	Machines  []machineYAML `yaml:"machines"`
-	Reasons   []categoryYML `yaml:"reasons"`
+	Currency  string            `yaml:"currency"`
+	MicroStop time.Duration     `yaml:"micro_stop"`
+	NoReason  time.Duration     `yaml:"no_reason"`
+	Heartbeat time.Duration     `yaml:"heartbeat"`
+	StateMap  map[string]string `yaml:"state_map"` // the machines' own words and codes: {"Störung": down, "7": running}
+	Shifts    []shiftYAML       `yaml:"shifts"`
+	Holidays  []string          `yaml:"holidays"`
+	Machines  []machineYAML     `yaml:"machines"`
+	Reasons   []categoryYML     `yaml:"reasons"`
 }
 
 type shiftYAML struct {
@@ -119,6 +120,11 @@ func (p *plantSection) validate() error {
 		}
 		if _, err := m.rule(); err != nil {
 			errs = append(errs, fmt.Errorf("machines[%d] %s: state_rule: %w", i, m.Path, err))
+		}
+	}
+	for key, state := range p.StateMap {
+		if err := plant.AddStateMapping(map[float64]plant.State{}, map[string]plant.State{}, key, state); err != nil {
+			errs = append(errs, fmt.Errorf("state_map: %w", err))
 		}
 	}
 	for i, d := range p.Holidays {
@@ -226,6 +232,17 @@ func applyPlant(ctx context.Context, st plantStore, p *plantSection, loc *time.L
 	}
 	if p.Heartbeat > 0 {
 		set.HeartbeatMS = p.Heartbeat.Milliseconds()
+	}
+	if len(p.StateMap) > 0 {
+		if set.StateCodes == nil {
+			set.StateCodes = map[float64]plant.State{}
+		}
+		if set.StateWords == nil {
+			set.StateWords = map[string]plant.State{}
+		}
+		for key, state := range p.StateMap {
+			_ = plant.AddStateMapping(set.StateCodes, set.StateWords, key, state) // validated when read
+		}
 	}
 	if err := st.SaveSettings(ctx, set); err != nil {
 		return nil, fmt.Errorf("plant settings: %w", err)

@@ -16,6 +16,7 @@ http: "127.0.0.1:0"
 plant:
   currency: "CHF"
   micro_stop: 3m
+  state_map: {"Störung": down, "7": running}
   shifts:
     - name: Early
       start: "06:00"
@@ -51,7 +52,7 @@ func TestConfigFilePlant(t *testing.T) {
 	s := startServe(t, nil, "--config", file)
 	for page, wants := range map[string][]string{
 		"/admin/shifts":   {"Early", "06:00", "14:00", "Lunch", "Night", "2026-12-24"},
-		"/admin/settings": {"CHF"},
+		"/admin/settings": {"CHF", "7 = running", "störung = down"},
 		"/admin/reasons":  {"Tooling", "Die change", "Punch broken", "Inventory count", "Breakdown"},
 	} {
 		code, body := get(t, s.url(page))
@@ -102,6 +103,7 @@ func TestReadPlantSection(t *testing.T) {
 		{"no shift name", "plant:\n  shifts: [{start: \"06:00\", end: \"14:00\"}]\n", "name"},
 		{"negative cost", "plant:\n  machines: [{path: a/b, cost_per_hour: -5}]\n", "negative"},
 		{"bad rule", "plant:\n  machines: [{path: a/b, state_rule: {kind: magic}}]\n", "state_rule"},
+		{"bad state map", "plant:\n  state_map: {Störung: broken}\n", "broken"},
 		{"bad holiday", "plant:\n  holidays: [\"24.12.2026\"]\n", "24.12.2026"},
 		{"two bottlenecks on a line", "plant:\n  machines: [{path: s/a/l1/m1, bottleneck: true}, {path: s/a/l1/m2, bottleneck: true}]\n", "bottleneck"},
 		{"bottlenecks on two lines", "plant:\n  machines: [{path: s/a/l1/m1, bottleneck: true}, {path: s/a/l2/m2, bottleneck: true}]\n", ""},
