@@ -49,6 +49,24 @@ type Config struct {
 	// Engine is told when an admin changes what it derives states from;
 	// nil: nobody to tell.
 	Engine Engine
+
+	// Security (see auth.go). OpenViewing lets anyone read the pages without
+	// logging in (the demo's convenience, said loudly at start); writes always
+	// need a user. SecureCookies marks cookies Secure (HTTPS). SessionIdle is
+	// how long a session lives without use (default 12 h).
+	OpenViewing   bool
+	SecureCookies bool
+	SessionIdle   time.Duration
+
+	// Ingest takes readings posted to /api/v1/readings (with an ingest
+	// token); nil: the route answers 503.
+	Ingest IngestSink
+}
+
+// IngestSink is where HTTP-posted readings go: the DB writer.
+type IngestSink interface {
+	Write(ctx context.Context, rs []plant.Reading) error
+	Reject(r plant.Reject)
 }
 
 // Engine is the live state engine as the configuration pages see it.
