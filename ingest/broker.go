@@ -10,7 +10,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,12 +24,27 @@ const storeTimeout = 30 * time.Second
 type BrokerConfig struct {
 	// Listener is bound by the caller, so the caller can report "address in
 	// use" and pick a fallback port. The broker serves on it and closes it.
-	Listener   net.Listener
-	Sink       Sink
-	Limits     Limits
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	Listener net.Listener
+	// ExtraListeners are served beside Listener with the same hooks (an
+	// MQTTS listener, tls.NewListener, beside plain MQTT, say); the broker
+	// closes them too.
+	ExtraListeners []net.Listener
+	Sink           Sink
+	Limits         Limits
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+	Now            func() time.Time
+
+	// Auth checks device usernames and passwords (*db.Store); nil: no
+	// device can log in. AllowAnonymous lets clients without a username
+	// connect and publish or subscribe anywhere: a convenience for the demo,
+	// never the default. With neither, every client is refused.
+	Auth           DeviceAuth
+	AllowAnonymous bool
+	// AuthCacheTTL is how long a successful device login is remembered, and
+	// so the longest a disabled or deleted device keeps working; default
+	// DefaultAuthCacheTTL.
+	AuthCacheTTL time.Duration
 }
 
 // Broker is the embedded MQTT broker (MQTT 3.1.1 and 5) with ingest as a
@@ -38,6 +52,7 @@ type BrokerConfig struct {
 type Broker struct {
 	srv  *mqtt.Server
 	hook *ingestHook
+	auth *authHook
 	addr net.Addr
 }
 
@@ -73,8 +88,16 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		srv: srv,
 		log: log,
 	}
-	// Anonymous clients are allowed until authentication is configurable.
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	ah := newAuthHook(cfg, srv, log)
+	switch {
+	case cfg.Auth == nil && !cfg.AllowAnonymous:
+		log.Warn("mqtt broker: no device credentials and anonymous access off: every client will be refused")
+	case cfg.AllowAnonymous:
+		log.Warn("mqtt broker: ANONYMOUS ACCESS IS ON: any client without a username may publish and subscribe to every topic")
+	}
+	// The auth hook comes first, so a refused publish never reaches the
+	// ingest hook: mochi checks the ACL before it calls OnPublish.
+	if err := srv.AddHook(ah, nil); err != nil {
 		return nil, fmt.Errorf("ingest: broker: add auth hook: %w", err)
 	}
 	if err := srv.AddHook(hook, nil); err != nil {
@@ -85,7 +108,15 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	if err := srv.AddListener(listeners.NewNet("andon", cfg.Listener)); err != nil {
 		return nil, fmt.Errorf("ingest: broker: add listener: %w", err)
 	}
-	return &Broker{srv: srv, hook: hook, addr: cfg.Listener.Addr()}, nil
+	for i, ln := range cfg.ExtraListeners {
+		if ln == nil {
+			continue
+		}
+		if err := srv.AddListener(listeners.NewNet(fmt.Sprintf("andon-%d", i+2), ln)); err != nil {
+			return nil, fmt.Errorf("ingest: broker: add listener %s: %w", ln.Addr(), err)
+		}
+	}
+	return &Broker{srv: srv, hook: hook, auth: ah, addr: cfg.Listener.Addr()}, nil
 }
 
 // Addr is the address the broker listens on.
@@ -95,10 +126,14 @@ func (b *Broker) Addr() net.Addr { return b.addr }
 // publishes that are still being stored.
 func (b *Broker) Run(ctx context.Context) error {
 	b.hook.start(ctx)
+	b.auth.start(ctx)
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("ingest: broker: serve: %w", err)
 	}
+	var sweeping sync.WaitGroup
+	sweeping.Go(func() { b.auth.sweep(ctx) })
 	<-ctx.Done()
+	sweeping.Wait()
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("ingest: broker: close: %w", err)
 	}

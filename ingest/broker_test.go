@@ -18,20 +18,32 @@ import (
 )
 
 // startBroker runs an embedded broker on a free 127.0.0.1 port until the
-// test ends and returns its address.
+// test ends and returns its address. It admits anonymous clients, as the
+// tests of ingest itself need no credentials.
 func startBroker(t *testing.T, sink Sink, reg prometheus.Registerer) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return startBrokerWith(t, BrokerConfig{Sink: sink, Registerer: reg, AllowAnonymous: true})
+}
+
+// startBrokerWith runs a broker with cfg on a free 127.0.0.1 port (or on
+// cfg.Listener when set) until the test ends and returns its address.
+func startBrokerWith(t *testing.T, cfg BrokerConfig) string {
+	t.Helper()
+	if cfg.Listener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listener = ln
 	}
-	b, err := NewBroker(BrokerConfig{
-		Listener:   ln,
-		Sink:       sink,
-		Limits:     DefaultLimits(),
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Registerer: reg,
-	})
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ln := cfg.Listener
+	b, err := NewBroker(cfg)
 	if err != nil {
 		t.Fatalf("NewBroker: %v", err)
 	}
@@ -272,7 +284,7 @@ func TestBrokerStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewBroker(BrokerConfig{Listener: ln, Sink: &testSink{}})
+	b, err := NewBroker(BrokerConfig{Listener: ln, Sink: &testSink{}, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +47,12 @@ type ClientConfig struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// For mqtts:// only. CAFile is a PEM file of the certificate
+	// authorities to trust instead of the system's (a plant's private CA);
+	// CertFile and KeyFile, given together, are a client certificate for
+	// brokers that require one.
+	CAFile, CertFile, KeyFile string
 }
 
 // Client subscribes to an external broker (MQTT 5) with a persistent session
@@ -52,6 +60,7 @@ type ClientConfig struct {
 // crash or a restart loses nothing the broker still holds.
 type Client struct {
 	url       *url.URL
+	tls       *tls.Config // nil unless the scheme is mqtts
 	clientID  string
 	topics    []string
 	in        *ingester
@@ -76,10 +85,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("ingest: client: broker url: %w", err)
 	}
 	port := "1883"
+	var tlsCfg *tls.Config
 	switch strings.ToLower(u.Scheme) {
 	case "mqtt", "tcp":
+		if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+			return nil, fmt.Errorf("ingest: client: broker url %q: a CA file or client certificate needs mqtts://", u.Redacted())
+		}
 	case "mqtts", "ssl", "tls":
 		port = "8883"
+		if tlsCfg, err = clientTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("ingest: client: broker url %q: scheme must be mqtt, tcp or mqtts", u.Redacted())
 	}
@@ -106,6 +122,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	return &Client{
 		url:      u,
+		tls:      tlsCfg,
 		clientID: cfg.ClientID,
 		topics:   topics,
 		in:       newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceExternal)),
@@ -276,7 +293,8 @@ func (c *Client) dial(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) 
 	var err error
 	switch strings.ToLower(u.Scheme) {
 	case "mqtts", "ssl", "tls":
-		d := tls.Dialer{Config: &tls.Config{MinVersion: tls.VersionTLS12}}
+		// The dialer sets ServerName from the host when the config has none.
+		d := tls.Dialer{Config: c.tls.Clone()}
 		conn, err = d.DialContext(ctx, "tcp", u.Host)
 	default:
 		var d net.Dialer
@@ -299,3 +317,32 @@ type bufConn struct {
 }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// clientTLS is the TLS configuration of a connection to an external broker:
+// TLS 1.2 or newer, the system's CAs or those in caFile, and a client
+// certificate when certFile and keyFile are given.
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: client: CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ingest: client: CA file %s: no PEM certificate in it", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("ingest: client: a client certificate needs both a certificate file and a key file")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: client: client certificate %s with key %s: %w", certFile, keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

@@ -20,7 +20,15 @@ type Page struct {
 	HeartbeatMS int64
 	Sub         string // what the page subscribes to on /ws: "plant", "machine:12" or ""
 	Nav         string // "overview", "tags", "rejects" for the current nav item
+	User        string // the logged-in user's name; "" when anonymous (open viewing) or a token
+	Role        string // "viewer", "operator", "admin"; "" when not logged in
 }
+
+// IsAdmin is true for an admin's pages: only they see the Admin nav item.
+func (p Page) IsAdmin() bool { return p.Role == "admin" }
+
+// CanCode is true for an operator or admin, who may code stops.
+func (p Page) CanCode() bool { return p.Role == "operator" || p.Role == "admin" }
 
 // Overview is the plant overview.
 type Overview struct {

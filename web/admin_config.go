@@ -28,24 +28,6 @@ const (
 	formDayMS        = 24 * 60 * 60 * 1000
 )
 
-// adminConfigRoutes registers the configuration pages. Every change is a
-// POST answered with a redirect (303) on success, or the same page again
-// with the message beside the field (422) when a value is wrong.
-func (s *Server) adminConfigRoutes(e *echo.Echo) {
-	e.GET("/admin/machines", s.adminMachines)
-	e.POST("/admin/machines/:id", s.saveMachine)
-	e.GET("/admin/reasons", s.adminReasons)
-	e.POST("/admin/reasons", s.saveReason)
-	e.POST("/admin/reasons/:id", s.saveReason)
-	e.GET("/admin/shifts", s.adminShifts)
-	e.POST("/admin/shifts", s.saveShift)
-	e.POST("/admin/shifts/:id", s.saveShift)
-	e.POST("/admin/shifts/:id/delete", s.deleteShift)
-	e.POST("/admin/holidays", s.saveHoliday)
-	e.GET("/admin/settings", s.adminSettings)
-	e.POST("/admin/settings", s.saveSettings)
-}
-
 // fieldError is a wrong form value: the message goes beside the field.
 type fieldError struct {
 	field, msg string
@@ -255,13 +237,15 @@ func (s *Server) saveMachine(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.Machine(ctx, id); err != nil {
+	m, err := s.store.Machine(ctx, id)
+	if err != nil {
 		return fmt.Errorf("web: machine %d: %w", id, err)
 	}
 	v, err := formValues(c)
 	if err != nil {
 		return err
 	}
+	before := s.machineBefore(ctx, m)
 	form := "machine-" + formatID(id)
 	cfg, display, rule, err := machineForm(v)
 	if err == nil {
@@ -280,6 +264,7 @@ func (s *Server) saveMachine(c echo.Context) error {
 		return s.renderMachines(c, http.StatusUnprocessableEntity, fe)
 	}
 	s.cfg.Engine.Reload() // the new rule and ideal cycle time apply from the next reading
+	s.audit(c, "machine.update", m.Path.String(), auditChanges(before, machinePairs(cfg, display, rule)))
 	return savedRedirect(c, "/admin/machines")
 }
 
@@ -343,9 +328,16 @@ func (s *Server) saveReason(c echo.Context) error {
 	if r.ID == 0 {
 		form = "reason-new-" + strings.TrimSpace(v.Get("parent_id"))
 	}
+	var before map[string]string // nil for a new reason: the log lists every value
+	if r.ID != 0 {
+		before = auditMap(reasonPairs(r))
+	}
 	err = reasonForm(v, &r)
 	if err == nil {
-		_, err = s.store.SaveReason(ctx, r)
+		var id int64
+		if id, err = s.store.SaveReason(ctx, r); err == nil && r.ID == 0 {
+			r.ID = id
+		}
 	}
 	if err != nil {
 		if errors.Is(err, plant.ErrNotFound) && r.ID == 0 {
@@ -359,6 +351,11 @@ func (s *Server) saveReason(c echo.Context) error {
 		}
 		return s.renderReasons(c, http.StatusUnprocessableEntity, fe)
 	}
+	action := "reason.update"
+	if before == nil {
+		action = "reason.create"
+	}
+	s.audit(c, action, s.reasonName(ctx, r), auditChanges(before, reasonPairs(r)))
 	return savedRedirect(c, "/admin/reasons")
 }
 
@@ -499,6 +496,14 @@ func (s *Server) saveShift(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var before map[string]string // nil for a new shift: the log lists every value
+	if id != 0 {
+		if old, ok := s.shiftBefore(ctx, id); ok {
+			before = auditMap(shiftPairs(old))
+		} else {
+			before = map[string]string{}
+		}
+	}
 	sh, err := shiftForm(v)
 	if err == nil {
 		sh.ID = id
@@ -511,6 +516,11 @@ func (s *Server) saveShift(c echo.Context) error {
 		}
 		return s.renderShifts(c, http.StatusUnprocessableEntity, fe)
 	}
+	action := "shift.update"
+	if id == 0 {
+		action = "shift.create"
+	}
+	s.audit(c, action, sh.Name, auditChanges(before, shiftPairs(sh)))
 	return savedRedirect(c, "/admin/shifts")
 }
 
@@ -537,9 +547,14 @@ func (s *Server) deleteShift(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	old, ok := s.shiftBefore(c.Request().Context(), id)
+	if !ok {
+		old.Name = "shift " + formatID(id)
+	}
 	if err := s.store.DeleteShift(c.Request().Context(), id); err != nil {
 		return fmt.Errorf("web: delete shift %d: %w", id, err)
 	}
+	s.audit(c, "shift.delete", old.Name, auditChanges(nil, shiftPairs(old)))
 	return savedRedirect(c, "/admin/shifts")
 }
 
@@ -562,6 +577,7 @@ func (s *Server) saveHoliday(c echo.Context) error {
 		}
 		return s.renderShifts(c, http.StatusUnprocessableEntity, fe)
 	}
+	s.audit(c, "holiday.set", day, auditKV("holiday", strconv.FormatBool(v.Get("on") == "1")))
 	return savedRedirect(c, "/admin/shifts")
 }
 
@@ -635,6 +651,7 @@ func (s *Server) saveSettings(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("web: settings: %w", err)
 	}
+	before := auditMap(settingsPairs(st))
 	err = settingsForm(v, &st)
 	if err == nil {
 		err = s.store.SaveSettings(ctx, st)
@@ -647,6 +664,7 @@ func (s *Server) saveSettings(c echo.Context) error {
 		return s.renderSettings(c, http.StatusUnprocessableEntity, fe)
 	}
 	s.cfg.Engine.SetSettings(st) // thresholds and state words apply without a restart
+	s.audit(c, "settings.update", "settings", auditChanges(before, settingsPairs(st)))
 	return savedRedirect(c, "/admin/settings")
 }
 

@@ -53,13 +53,14 @@ const (
 
 // downtimeRoutes registers the downtime and reason-coding pages.
 func (s *Server) downtimeRoutes(e *echo.Echo) {
-	e.GET("/downtime", s.downtimeList)
-	e.GET("/downtime/stops/:id", s.codingPanel)
-	e.POST("/downtime/stops/:id/code", s.codeStop)
-	e.POST("/downtime/stops/:id/split", s.splitStop)
-	e.GET("/m/:id", s.operatorPage)
-	e.GET("/admin/qr", s.qrSheet)
-	e.GET("/qr/:file", s.qrImage)
+	s.handle(e, http.MethodGet, "/downtime", s.downtimeList, viewer)
+	s.handle(e, http.MethodGet, "/downtime/stops/:id", s.codingPanel, viewer)
+	s.handle(e, http.MethodPost, "/downtime/stops/:id/code", s.codeStop, operator)
+	s.handle(e, http.MethodPost, "/downtime/stops/:id/split", s.splitStop, operator)
+	s.handle(e, http.MethodGet, "/m/:id", s.operatorPage, viewer)
+	// The QR sheet and its images name every machine: admins print them.
+	s.handle(e, http.MethodGet, "/admin/qr", s.qrSheet, admin)
+	s.handle(e, http.MethodGet, "/qr/:file", s.qrImage, admin)
 }
 
 // dtIDParam parses a positive id path parameter; anything else is not found.
@@ -428,15 +429,22 @@ func (s *Server) splitInput(st plant.Stop) (typ, lo, hi, val string) {
 }
 
 // coder is the form's "by": who codes, "operator" until users exist.
+// coder is who codes a stop: the logged-in user. On a shared terminal
+// (one login for a line's tablet) the operator may type a name as well,
+// kept beside the login: "tablet-line1 / Maria".
 func coder(c echo.Context) (string, error) {
-	by := strings.TrimSpace(c.FormValue("by"))
-	if by == "" {
-		return "operator", nil
+	who, _, ok := principal(c)
+	if !ok {
+		who = "operator"
 	}
+	by := strings.TrimSpace(c.FormValue("by"))
 	if utf8.RuneCountInString(by) > maxCoder || !utf8.ValidString(by) {
 		return "", badRequest(fmt.Sprintf("The name of who codes may be at most %d characters.", maxCoder), nil)
 	}
-	return by, nil
+	if by == "" || strings.EqualFold(by, who) {
+		return who, nil
+	}
+	return who + " / " + by, nil
 }
 
 // afterPost is where a POST redirects: back to the operator page it came
@@ -490,6 +498,7 @@ func (s *Server) codeStop(c echo.Context) error {
 		return fmt.Errorf("web: code stop %d: %w", id, err)
 	}
 	s.StopsChanged([]int64{st.MachineID})
+	s.audit(c, "stop.code", s.stopObject(st), auditKV("reason", reasonObject(rs, rs[i]))+" "+auditKV("comment", comment))
 	return c.Redirect(http.StatusSeeOther, afterPost(c, st, "coded"))
 }
 
@@ -520,11 +529,13 @@ func (s *Server) splitStop(c echo.Context) error {
 		return badRequest(fmt.Sprintf("Pick a time between %s and %s to split this stop.",
 			views.FormatTime(st.Start, s.loc), views.FormatTime(st.End, s.loc)), nil)
 	}
-	first, _, err := s.store.SplitStop(ctx, id, at, by)
+	first, second, err := s.store.SplitStop(ctx, id, at, by)
 	if err != nil {
 		return fmt.Errorf("web: split stop %d: %w", id, err)
 	}
 	s.StopsChanged([]int64{st.MachineID})
+	s.audit(c, "stop.split", s.stopObject(st),
+		auditKV("at", time.UnixMilli(at).In(s.loc).Format(time.RFC3339))+" "+auditKV("new_stop", strconv.FormatInt(second.ID, 10)))
 	return c.Redirect(http.StatusSeeOther, afterPost(c, first, "split"))
 }
 

@@ -241,8 +241,8 @@ func TestCodeStop(t *testing.T) {
 		by      string
 		wantBy  string
 	}{
-		{"code", f.reason, "belt slipped", "", "operator"},
-		{"recode", f.other, "", "Anna", "Anna"},
+		{"code", f.reason, "belt slipped", "", "admin"}, // the logged-in user,
+		{"recode", f.other, "", "Anna", "admin / Anna"}, // a name typed on a shared login,
 	}
 	for i, s := range steps {
 		t.Run(s.name, func(t *testing.T) {

@@ -37,9 +37,23 @@ type ReportStore interface {
 
 // reportRoutes registers the report, line and configuration pages.
 func (s *Server) reportRoutes(e *echo.Echo) {
-	e.GET("/reports", s.reports)
-	e.GET("/lines/:id", s.line)
-	s.adminConfigRoutes(e)
+	s.handle(e, http.MethodGet, "/reports", s.reports, viewer)
+	s.handle(e, http.MethodGet, "/lines/:id", s.line, viewer)
+
+	// The plant's configuration (admin_config.go). Registered here rather
+	// than in adminConfigRoutes so that every route carries its rule.
+	s.handle(e, http.MethodGet, "/admin/machines", s.adminMachines, admin)
+	s.handle(e, http.MethodPost, "/admin/machines/:id", s.saveMachine, admin)
+	s.handle(e, http.MethodGet, "/admin/reasons", s.adminReasons, admin)
+	s.handle(e, http.MethodPost, "/admin/reasons", s.saveReason, admin)
+	s.handle(e, http.MethodPost, "/admin/reasons/:id", s.saveReason, admin)
+	s.handle(e, http.MethodGet, "/admin/shifts", s.adminShifts, admin)
+	s.handle(e, http.MethodPost, "/admin/shifts", s.saveShift, admin)
+	s.handle(e, http.MethodPost, "/admin/shifts/:id", s.saveShift, admin)
+	s.handle(e, http.MethodPost, "/admin/shifts/:id/delete", s.deleteShift, admin)
+	s.handle(e, http.MethodPost, "/admin/holidays", s.saveHoliday, admin)
+	s.handle(e, http.MethodGet, "/admin/settings", s.adminSettings, admin)
+	s.handle(e, http.MethodPost, "/admin/settings", s.saveSettings, admin)
 }
 
 // reports is /reports: the plant's (or one line's) KPIs over a period.

@@ -21,32 +21,48 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	// Client addresses come from the connection, never from X-Forwarded-For
+	// or X-Real-IP, which anyone can send (GO-2026-6872, GO-2026-6875).
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 
 	e.Use(s.observe)
 	e.Use(securityHeaders)
 	e.Use(middleware.BodyLimit("1M"))
 
-	e.GET("/", s.overview)
-	e.GET("/machines/:id", s.machine)
-	e.GET("/admin/tags", s.adminTags)
-	e.GET("/admin/rejects", s.adminRejects)
+	// Every route goes through s.handle with its access rule (auth.go);
+	// checkRules below refuses any that does not.
+	s.handle(e, http.MethodGet, "/", s.overview, viewer)
+	s.handle(e, http.MethodGet, "/machines/:id", s.machine, viewer)
+	s.handle(e, http.MethodGet, "/admin/tags", s.adminTags, admin)
+	s.handle(e, http.MethodGet, "/admin/rejects", s.adminRejects, admin)
 
 	// Downtime and reason coding (downtime.go), reports, lines and the
 	// plant's configuration (reports.go, admin_config.go).
 	s.downtimeRoutes(e)
 	s.reportRoutes(e)
 
-	e.GET("/api/v1/machines", s.apiMachines)
-	e.GET("/api/v1/tags/:id/series", s.apiSeries)
+	// Logging in, accounts, users, tokens (auth.go, users.go), the audit
+	// log (audit.go) and the broker's devices (devices.go).
+	s.authRoutes(e)
+	s.userRoutes(e)
+	s.handle(e, http.MethodGet, "/admin/audit", s.adminAudit, admin)
+	s.handle(e, http.MethodGet, "/admin/audit.csv", s.adminAuditCSV, admin)
+	s.deviceRoutes(e)
 
-	e.GET("/ws", s.websocket)
-	e.GET("/healthz", s.healthz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})))
+	s.handle(e, http.MethodGet, "/api/v1/machines", s.apiMachines, apiRead)
+	s.handle(e, http.MethodGet, "/api/v1/tags/:id/series", s.apiSeries, apiRead)
+	s.handle(e, http.MethodPost, "/api/v1/readings", s.apiIngest, apiIngest)
+
+	s.handle(e, http.MethodGet, "/ws", s.websocket, viewer)
+	s.handle(e, http.MethodGet, "/healthz", s.healthz, public)
+	// Prometheus scrapes with a read token as its bearer.
+	s.handle(e, http.MethodGet, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})), apiRead)
 
 	assets := echo.WrapHandler(static.Handler())
-	e.GET(static.Prefix+"*", assets)
-	e.HEAD(static.Prefix+"*", assets)
+	s.handle(e, http.MethodGet, static.Prefix+"*", assets, public)
+	s.handle(e, http.MethodHead, static.Prefix+"*", assets, public)
+	checkRules(e)
 	return e
 }
 

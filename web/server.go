@@ -23,6 +23,10 @@ type Store interface {
 	PageStore
 	DowntimeStore
 	ReportStore
+	AuthStore
+	UserStore
+	AuditStore
+	DeviceStore
 }
 
 // PageStore is what the overview, machine, admin-list and API pages need.

@@ -17,7 +17,7 @@ import (
 const maxTileValues = 6
 
 // page is the frame every page shares.
-func (s *Server) page(_ echo.Context, title, sub, nav string) views.Page {
+func (s *Server) page(c echo.Context, title, sub, nav string) views.Page {
 	now := s.now().In(s.loc)
 	abbr, off := now.Zone()
 	p := views.Page{
@@ -28,6 +28,12 @@ func (s *Server) page(_ echo.Context, title, sub, nav string) views.Page {
 		Sub:         sub,
 		Nav:         nav,
 		ZoneOffset:  off / 60,
+	}
+	if c != nil {
+		if p2, ok := sessionOf(c); ok {
+			p.User = p2.user.Name
+			p.Role = string(p2.user.Role)
+		}
 	}
 	offset := now.Format("-07:00")
 	if name := s.loc.String(); name != "Local" && name != "" {

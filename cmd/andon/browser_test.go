@@ -198,12 +198,15 @@ func TestBrowserOtherPages(t *testing.T) {
 	ids := machineIDs(t, demo)
 
 	b := browser(t)
+	// The admin pages need an admin; the empty server's page is open.
+	lctx, lcancel := context.WithTimeout(b, 30*time.Second)
+	loginBrowser(t, lctx, demo, "admin")
+	lcancel()
 	dir := screenshotDir(t)
 	for _, page := range []struct {
 		name, url, wait string
 		live            bool // the page has a live connection
 	}{
-		{"empty", empty.url("/"), `[data-testid="empty-state"]`, true},
 		{"machine-demo", demo.url(fmt.Sprintf("/machines/%d", ids["cnc-02"])), `[data-testid^="chart-"] canvas`, true},
 		{"downtime", demo.url("/downtime?show=all"), `[data-testid="stop-list"]`, true},
 		{"reports", demo.url("/reports?period=today"), `[data-testid="report"]`, true},
@@ -212,6 +215,10 @@ func TestBrowserOtherPages(t *testing.T) {
 		{"admin-machines", demo.url("/admin/machines"), `[data-testid="admin-nav"]`, false},
 		{"tags", demo.url("/admin/tags"), `[data-testid="tags-table"]`, false},
 		{"rejects", demo.url("/admin/rejects"), `[data-testid="rejects-table"]`, false},
+		// Last: both servers are on 127.0.0.1, where cookies do not tell
+		// ports apart, and this one clears the demo's session cookie it
+		// does not know.
+		{"empty", empty.url("/"), `[data-testid="empty-state"]`, true},
 	} {
 		t.Run(page.name, func(t *testing.T) {
 			bctx, cancel := context.WithTimeout(b, 60*time.Second)
@@ -342,7 +349,11 @@ func TestBrowserCodeStop(t *testing.T) {
 	bctx, bcancel := context.WithTimeout(b, 60*time.Second)
 	defer bcancel()
 	card := `[data-testid^="stop-"][data-stop]`
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.url("/downtime")),
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	loginBrowser(t, bctx, s, "operator")
+	if err := chromedp.Do(bctx, chromedp.Navigate(s.url("/downtime")),
 		chromedp.WaitVisible(chromedp.CSS(card))); err != nil {
 		t.Fatalf("no stop on /downtime: %v\n%s", err, s.stderr)
 	}
@@ -409,5 +420,24 @@ func TestBrowserReportsLive(t *testing.T) {
 	}
 	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.__andonTestMarker === true`)); err != nil || !marker {
 		t.Fatalf("the page reloaded instead of refreshing its figures (%v)", err)
+	}
+}
+
+// loginBrowser logs the browser in as a new user of the role, through the
+// login form, as a person would.
+func loginBrowser(t *testing.T, bctx context.Context, s *server, role string) {
+	t.Helper()
+	name := "b" + role + strconv.FormatInt(time.Now().UnixNano()%1_000_000, 10)
+	password := s.addUser(t, name, role)
+	err := chromedp.Do(bctx,
+		chromedp.Navigate(s.url("/login")),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="name"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), name),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), password),
+		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="login"]`)),
+	)
+	if err != nil {
+		t.Fatalf("log in as %s: %v", role, err)
 	}
 }

@@ -31,6 +31,14 @@ type serveConfig struct {
 	LogLevel     string
 	LogFormat    string
 
+	OpenViewing   bool          // anyone may view pages without logging in
+	MQTTAnonymous bool          // the embedded broker takes clients without credentials
+	TLSCert       string        // HTTPS (and MQTT over TLS) certificate file
+	TLSKey        string        // its key
+	MQTTSListen   string        // MQTT over TLS listen address, used with --tls-cert; "off" to disable
+	MQTTCA        string        // CA file for an external broker's certificate (mqtts://)
+	SessionIdle   time.Duration // a login ends after this long without use
+
 	location *time.Location
 	// explicit records which settings the user gave (flag, env or file), so
 	// --demo can fall back to a free port only for defaults.
@@ -63,6 +71,13 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Synchronous, "synchronous", "normal", "SQLite synchronous mode: normal, or full for power-loss durability")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.OpenViewing, "open-viewing", false, "let anyone view the pages without logging in (writes still need a login); on by default with --demo")
+	fs.BoolVar(&c.MQTTAnonymous, "mqtt-anonymous", false, "let MQTT clients publish to the embedded broker without credentials; on by default with --demo")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate file (PEM): serve HTTPS, and MQTT over TLS on --mqtts-listen")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the certificate's key file (PEM)")
+	fs.StringVar(&c.MQTTSListen, "mqtts-listen", ":8883", "MQTT over TLS listen address (with --tls-cert), or \"off\"")
+	fs.StringVar(&c.MQTTCA, "mqtt-ca", "", "CA certificate file (PEM) to trust for an external broker reached with mqtts://")
+	fs.DurationVar(&c.SessionIdle, "session-idle", 12*time.Hour, "a login ends after this long without use")
 }
 
 func (c *serveConfig) validate() error {
@@ -94,6 +109,12 @@ func (c *serveConfig) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.SessionIdle < time.Minute {
+		errs = append(errs, fmt.Errorf("--session-idle %s: must be at least 1m", c.SessionIdle))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))

@@ -21,7 +21,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := &environment{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	if err := env.run(ctx, os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "andon: %v\n", err)
@@ -33,6 +33,7 @@ func main() {
 // environment is what a run of the command sees of the outside world, so
 // that tests can run the real command in-process on free ports.
 type environment struct {
+	stdin          io.Reader // passwords for `andon user`; nil reads as empty
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	// ready, if set, is told the addresses `serve` actually listens on.
@@ -49,6 +50,8 @@ const topUsage = `andon turns a factory's MQTT readings into a live plant dashbo
 usage:
   andon serve     [--config FILE] [--data DIR] [--http ADDR] [--mqtt-listen ADDR|off] [--mqtt-url URL] [--demo]
   andon simulate  --mqtt-url URL [--machines N] [--rate HZ]
+  andon user      add|list|passwd|disable|enable --data DIR [--name NAME] [--role ROLE]
+  andon device    add|list|disable|enable|passwd --data DIR [--name USER] [--prefix TOPIC/PREFIX] [--generate]
   andon version
 
 "andon COMMAND --help" lists a command's flags. Every flag has an ANDON_* environment
@@ -65,6 +68,10 @@ func (env *environment) run(ctx context.Context, args []string) error {
 		return env.serveCmd(ctx, rest)
 	case "simulate":
 		return env.simulateCmd(ctx, rest)
+	case "device":
+		return env.deviceCmd(ctx, rest)
+	case "user":
+		return env.userCmd(ctx, rest)
 	case "version", "--version", "-v":
 		fmt.Fprintf(env.stdout, "andon %s\n", version)
 		return nil

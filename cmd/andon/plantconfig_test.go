@@ -50,12 +50,13 @@ func TestConfigFilePlant(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServe(t, nil, "--config", file)
+	admin := s.login(t, "admin")
 	for page, wants := range map[string][]string{
 		"/admin/shifts":   {"Early", "06:00", "14:00", "Lunch", "Night", "2026-12-24"},
 		"/admin/settings": {"CHF", "7 = running", "störung = down"},
 		"/admin/reasons":  {"Tooling", "Die change", "Punch broken", "Inventory count", "Breakdown"},
 	} {
-		code, body := get(t, s.url(page))
+		code, body := getWith(t, admin, s.url(page))
 		if code != 200 {
 			t.Fatalf("GET %s = %d", page, code)
 		}
@@ -65,7 +66,7 @@ func TestConfigFilePlant(t *testing.T) {
 			}
 		}
 	}
-	_, body := get(t, s.url("/admin/settings"))
+	_, body := getWith(t, admin, s.url("/admin/settings"))
 	if !strings.Contains(body, `value="3"`) {
 		t.Errorf("/admin/settings does not show the 3 min micro-stop threshold")
 	}
@@ -79,7 +80,7 @@ func TestConfigFilePlant(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, body := get(t, s.url("/admin/machines"))
+		_, body := getWith(t, admin, s.url("/admin/machines"))
 		if strings.Contains(body, `value="12"`) && strings.Contains(body, `value="180"`) && strings.Contains(body, `value="2.5"`) {
 			break
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"andon/db"
 	"andon/ingest"
 	"andon/ingest/sim"
+	"andon/plant"
 	"andon/web"
 )
 
@@ -33,6 +35,16 @@ func (env *environment) serveCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.explicit = explicit
+	if cfg.Demo {
+		// The demo is for looking around: open viewing and an open broker,
+		// unless said otherwise, and announced loudly at start.
+		if !explicit["open-viewing"] {
+			cfg.OpenViewing = true
+		}
+		if !explicit["mqtt-anonymous"] {
+			cfg.MQTTAnonymous = true
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -60,6 +72,24 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			return err
 		}
 		defer mqttLn.Close()
+	}
+
+	// TLS: one certificate for HTTPS and for MQTT over TLS.
+	var tlsCfg *tls.Config
+	var mqttsLn net.Listener
+	if cfg.TLSCert != "" {
+		if tlsCfg, err = ingest.LoadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fmt.Errorf("serve: --tls-cert: %w", err)
+		}
+		httpLn = tls.NewListener(httpLn, tlsCfg)
+		if cfg.MQTTSListen != "off" && cfg.MQTTListen != "off" {
+			ln, err := env.listen(log, "mqtts-listen", cfg.MQTTSListen, ":8883", false)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			mqttsLn = tls.NewListener(ln, tlsCfg)
+		}
 	}
 
 	section, err := readPlantSection(cfg.Config)
@@ -111,36 +141,46 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer engine.Close()
+	writer := db.NewWriter(store, db.WriterConfig{
+		Registerer: reg,
+		Logger:     log,
+		OnCommit:   func(rs []plant.Stored, newTags bool) { site.Committed(rs, newTags) },
+		Hook:       engine,
+	})
 	site, err = web.New(web.Config{
-		Store:       store,
-		Logger:      log,
-		Registerer:  reg,
-		Gatherer:    reg,
-		Version:     version,
-		MQTTAddr:    mqttAddr,
-		HeartbeatMS: settings.HeartbeatMS,
-		Location:    cfg.location,
-		Health:      store.Ping,
-		Engine:      engine,
+		Store:         store,
+		Logger:        log,
+		Registerer:    reg,
+		Gatherer:      reg,
+		Version:       version,
+		MQTTAddr:      mqttAddr,
+		HeartbeatMS:   settings.HeartbeatMS,
+		Location:      cfg.location,
+		Health:        store.Ping,
+		Engine:        engine,
+		OpenViewing:   cfg.OpenViewing,
+		SecureCookies: tlsCfg != nil,
+		SessionIdle:   cfg.SessionIdle,
+		Ingest:        writer,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	writer := db.NewWriter(store, db.WriterConfig{
-		Registerer: reg,
-		Logger:     log,
-		OnCommit:   site.Committed,
-		Hook:       engine,
-	})
+	if err := env.announceAccess(ctx, log, store, cfg, httpLn, tlsCfg != nil); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 
 	var broker *ingest.Broker
 	if mqttLn != nil {
 		broker, err = ingest.NewBroker(ingest.BrokerConfig{
-			Listener:   mqttLn,
-			Sink:       writer,
-			Limits:     ingest.DefaultLimits(),
-			Logger:     log,
-			Registerer: reg,
+			Listener:       mqttLn,
+			ExtraListeners: listenersOf(mqttsLn),
+			Sink:           writer,
+			Auth:           store,
+			AllowAnonymous: cfg.MQTTAnonymous,
+			Limits:         ingest.DefaultLimits(),
+			Logger:         log,
+			Registerer:     reg,
 		})
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -156,6 +196,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			URL:        cfg.MQTTURL,
 			ClientID:   id,
 			Topics:     splitList(cfg.MQTTTopics),
+			CAFile:     cfg.MQTTCA,
 			Sink:       writer,
 			Limits:     ingest.DefaultLimits(),
 			Logger:     log,
@@ -355,4 +396,43 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func listenersOf(ln net.Listener) []net.Listener {
+	if ln == nil {
+		return nil
+	}
+	return []net.Listener{ln}
+}
+
+// announceAccess says at start who can get in: a one-time link to create
+// the first admin when there are no users, and loudly what the demo opened.
+func (env *environment) announceAccess(ctx context.Context, log *slog.Logger, store *db.Store, cfg serveConfig, httpLn net.Listener, https bool) error {
+	if cfg.OpenViewing {
+		log.Warn("!!! OPEN VIEWING: anyone who can reach this server can see the pages without logging in (--open-viewing) !!!")
+	}
+	if cfg.MQTTAnonymous && cfg.MQTTListen != "off" {
+		log.Warn("!!! ANONYMOUS MQTT: any client can publish to the embedded broker without credentials (--mqtt-anonymous) !!!")
+	}
+	n, err := store.CountUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	secret, err := store.CreateSetupLink(ctx, time.Now().UnixMilli(), 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	// The link is the one secret Andon prints: it is what creates the first
+	// admin, and it works once, within a day. Printed to the console (stderr),
+	// not only to a log file someone else might read.
+	fmt.Fprintf(env.stderr, "\nNo users yet. Create the first admin within 24 h, once, at:\n\n    %s://%s/setup/%s\n\nor with: andon user add --data %s --name NAME --role admin\n\n",
+		scheme, publicAddr(httpLn.Addr()), secret, cfg.Data)
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +30,7 @@ type server struct {
 	stop   context.CancelFunc
 	done   chan error
 	stderr *syncBuffer
+	data   string // the data dir it runs on
 }
 
 type syncBuffer struct {
@@ -52,7 +55,10 @@ func (s *syncBuffer) String() string {
 // stopped, and its exit checked, when the test ends.
 func startServe(t testing.TB, env map[string]string, args ...string) *server {
 	t.Helper()
-	base := []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-level", "debug"}
+	// Open viewing and an anonymous broker keep the ingest and page tests
+	// about ingest and pages; TestSecureByDefault covers the closed doors.
+	base := []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-level", "debug",
+		"--open-viewing", "--mqtt-anonymous"}
 	return launch(t, env, append(base, args...)...)
 }
 
@@ -68,6 +74,14 @@ func launch(t testing.TB, env map[string]string, args ...string) *server {
 		stderr: s.stderr,
 		getenv: func(k string) string { return env[k] },
 		ready:  func(l listening) { ready <- l },
+	}
+	for i, a := range args {
+		if a == "--data" && i+1 < len(args) {
+			s.data = args[i+1]
+		}
+	}
+	if s.data == "" {
+		s.data = env["ANDON_DATA"]
 	}
 	go func() { s.done <- e.run(ctx, args) }()
 	select {
@@ -254,7 +268,7 @@ func TestServeEmbeddedBroker(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	_, rejects := get(t, s.url("/admin/rejects"))
+	_, rejects := getWith(t, s.login(t, "admin"), s.url("/admin/rejects"))
 	if !strings.Contains(rejects, "bad_json") || !strings.Contains(rejects, "{not json") {
 		t.Errorf("/admin/rejects does not list the bad payload")
 	}
@@ -535,4 +549,56 @@ func TestRedactURL(t *testing.T) {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// addUser creates a user on the server's data dir with `andon user add`,
+// as an admin would, and returns its password.
+func (s *server) addUser(t testing.TB, name, role string) string {
+	t.Helper()
+	password := "pw-" + name + "-0123456789"
+	var out bytes.Buffer
+	e := &environment{stdin: strings.NewReader(password + "\n"), stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+	if err := e.run(context.Background(), []string{"user", "add", "--data", s.data, "--name", name, "--role", role}); err != nil {
+		t.Fatalf("andon user add %s: %v\n%s", name, err, out.String())
+	}
+	return password
+}
+
+// login returns an HTTP client logged in as a new user of the role.
+func (s *server) login(t testing.TB, role string) *http.Client {
+	t.Helper()
+	name := role + "-" + strconv.FormatInt(time.Now().UnixNano()%1_000_000, 10)
+	password := s.addUser(t, name, role)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, s.url("/login"), strings.NewReader(url.Values{"name": {name}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://"+s.addrs.HTTP)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login as %s: %d", name, resp.StatusCode)
+	}
+	return c
+}
+
+// getWith is get with a given client.
+func getWith(t testing.TB, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
