@@ -124,26 +124,45 @@ type Publisher struct {
 	c *paho.Client
 }
 
-// Connect opens an MQTT 5 connection to addr, closed when the test ends.
+// Connect opens an anonymous MQTT 5 connection to addr, closed when the
+// test ends.
 func Connect(t testing.TB, addr string) *Publisher {
+	t.Helper()
+	p, err := Dial(t, addr, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Dial opens an MQTT 5 connection with a username and password ("" for
+// none) and reports a refusal as an error, closed when the test ends.
+func Dial(t testing.TB, addr, username, password string) (*Publisher, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	c := paho.NewClient(paho.ClientConfig{Conn: conn})
-	ack, err := c.Connect(ctx, &paho.Connect{ClientID: fmt.Sprintf("test-%d", time.Now().UnixNano()), CleanStart: true, KeepAlive: 30})
+	cp := &paho.Connect{ClientID: fmt.Sprintf("test-%d", time.Now().UnixNano()), CleanStart: true, KeepAlive: 30}
+	if username != "" {
+		cp.Username, cp.UsernameFlag = username, true
+		cp.Password, cp.PasswordFlag = []byte(password), true
+	}
+	ack, err := c.Connect(ctx, cp)
 	if err != nil {
-		t.Fatalf("mqtt connect %s: %v", addr, err)
+		conn.Close()
+		return nil, fmt.Errorf("mqtt connect %s: %w", addr, err)
 	}
 	if ack.ReasonCode != 0 {
-		t.Fatalf("mqtt connect %s: reason %d", addr, ack.ReasonCode)
+		conn.Close()
+		return nil, fmt.Errorf("mqtt connect %s: reason 0x%x", addr, ack.ReasonCode)
 	}
 	p := &Publisher{c: c}
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
-	return p
+	return p, nil
 }
 
 // Publish sends one message and, for QoS 1 and 2, waits for the broker's
