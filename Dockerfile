@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: modules first, as their own layer, so code changes rebuild fast.
-FROM golang:1.26-bookworm AS build
+FROM golang:1.27-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
