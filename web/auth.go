@@ -83,20 +83,6 @@ type AuthStore interface {
 	Audit(ctx context.Context, e db.AuditEntry) error
 }
 
-// errNoAuthStore fails closed when the configured store cannot check
-// credentials: no request gets through on a misconfiguration.
-var errNoAuthStore = errors.New("web: the store does not implement AuthStore")
-
-// auth is the store as authentication sees it. Until server.go's Store
-// embeds AuthStore this is a type assertion; it is cheap per request.
-func (s *Server) auth() (AuthStore, error) {
-	a, ok := s.store.(AuthStore)
-	if !ok {
-		return nil, errNoAuthStore
-	}
-	return a, nil
-}
-
 // caller is who made a request, once authenticated.
 type caller struct {
 	user    db.User // zero for tokens
@@ -221,10 +207,7 @@ func allowed(a access, p caller, r *http.Request) bool {
 // authenticate finds the caller from a bearer token or the session cookie.
 // found is false for no or unknown credentials; err only for a store failure.
 func (s *Server) authenticate(c echo.Context) (p caller, found bool, err error) {
-	st, err := s.auth()
-	if err != nil {
-		return caller{}, false, err
-	}
+	st := s.store
 	ctx := c.Request().Context()
 	nowMS := s.now().UnixMilli()
 	if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
@@ -327,12 +310,9 @@ func (s *Server) audit(c echo.Context, action, object, detail string) {
 	if !ok {
 		who = "anonymous"
 	}
-	st, err := s.auth()
-	if err == nil {
-		err = st.Audit(context.WithoutCancel(c.Request().Context()), db.AuditEntry{
-			TS: s.now().UnixMilli(), Actor: who, Action: action, Object: object, Detail: detail,
-		})
-	}
+	err := s.store.Audit(context.WithoutCancel(c.Request().Context()), db.AuditEntry{
+		TS: s.now().UnixMilli(), Actor: who, Action: action, Object: object, Detail: detail,
+	})
 	if err != nil {
 		s.log.Error("audit log write failed", "action", action, "object", object, "actor", who, "err", err)
 	}
@@ -444,10 +424,7 @@ func (s *Server) login(c echo.Context, lim *loginLimiter) error {
 		v.Error = "Too many login attempts from this computer. Wait a minute and try again."
 		return s.render(c, http.StatusTooManyRequests, views.LoginView(v))
 	}
-	st, err := s.auth()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	ctx := c.Request().Context()
 	nowMS := s.now().UnixMilli()
 	u, err := st.Authenticate(ctx, v.Name, c.FormValue("password"), nowMS)
@@ -493,10 +470,7 @@ func (s *Server) startSession(c echo.Context, st AuthStore, userID, nowMS int64)
 // it was copied.
 func (s *Server) logout(c echo.Context) error {
 	if p, ok := sessionOf(c); ok {
-		st, err := s.auth()
-		if err != nil {
-			return err
-		}
+		st := s.store
 		if err := st.DeleteSession(c.Request().Context(), p.secret); err != nil && !errors.Is(err, plant.ErrNotFound) {
 			return fmt.Errorf("web: logout: %w", err)
 		}
@@ -533,10 +507,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	if newPW != again {
 		return refuse("The two new passwords differ.")
 	}
-	st, err := s.auth()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	ctx := c.Request().Context()
 	nowMS := s.now().UnixMilli()
 	if _, err := st.Authenticate(ctx, p.user.Name, c.FormValue("current"), nowMS); err != nil {
@@ -583,10 +554,7 @@ func (s *Server) setup(c echo.Context, lim *loginLimiter) error {
 		v.Error = "The two passwords differ."
 		return s.render(c, http.StatusBadRequest, views.SetupView(v))
 	}
-	st, err := s.auth()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	nowMS := s.now().UnixMilli()
 	u, err := st.UseSetupLink(c.Request().Context(), c.Param("secret"), v.Name, pw, nowMS)
 	switch {

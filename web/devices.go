@@ -25,16 +25,6 @@ type DeviceStore interface {
 	DeleteDevice(ctx context.Context, id int64) error
 }
 
-// devices is the store as the devices page sees it; like auth, an assertion
-// until server.go's Store embeds DeviceStore.
-func (s *Server) devices() (DeviceStore, error) {
-	d, ok := s.store.(DeviceStore)
-	if !ok {
-		return nil, fmt.Errorf("web: the store (%T) keeps no devices", s.store)
-	}
-	return d, nil
-}
-
 // deviceRoutes registers /admin/devices: the MQTT devices' credentials.
 // Every change is a POST answered with a redirect, except when a password
 // was generated: that page shows it, once.
@@ -73,10 +63,7 @@ func (s *Server) devicesPage(c echo.Context, st DeviceStore, saved, errMsg strin
 }
 
 func (s *Server) adminDevices(c echo.Context) error {
-	st, err := s.devices()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	saved := ""
 	if c.QueryParam("saved") == "1" {
 		saved = "Saved. The broker applies changes within 5 minutes."
@@ -122,10 +109,7 @@ func passwordOrGenerated(c echo.Context) (pw string, generated bool, err error) 
 }
 
 func (s *Server) addDevice(c echo.Context) error {
-	st, err := s.devices()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	username, prefix := c.FormValue("username"), c.FormValue("prefix")
 	keep := func(v *views.DevicesPage) { v.NewName, v.NewPrefix = username, prefix }
 	pw, generated, err := passwordOrGenerated(c)
@@ -165,10 +149,7 @@ func (s *Server) targetDevice(c echo.Context, st DeviceStore) (db.Device, error)
 }
 
 func (s *Server) setDeviceDisabled(c echo.Context) error {
-	st, err := s.devices()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	d, err := s.targetDevice(c, st)
 	if err != nil {
 		return err
@@ -189,10 +170,7 @@ func (s *Server) setDeviceDisabled(c echo.Context) error {
 }
 
 func (s *Server) setDevicePassword(c echo.Context) error {
-	st, err := s.devices()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	d, err := s.targetDevice(c, st)
 	if err != nil {
 		return err
@@ -215,10 +193,7 @@ func (s *Server) setDevicePassword(c echo.Context) error {
 }
 
 func (s *Server) deleteDevice(c echo.Context) error {
-	st, err := s.devices()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	d, err := s.targetDevice(c, st)
 	if err != nil {
 		return err

@@ -403,12 +403,4 @@ func customPeriod(fromDay, toDay string, loc *time.Location) (period, error) {
 	}, nil
 }
 
-// periodQuery is the query string that selects p again, for links.
-func periodQuery(p period) string {
-	if p.Key == "custom" {
-		return "from=" + p.FromDay + "&to=" + p.ToDay
-	}
-	return "period=" + p.Key
-}
-
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }

@@ -30,16 +30,6 @@ type UserStore interface {
 	RevokeToken(ctx context.Context, id int64) error
 }
 
-// users is the store as the admin pages see it; see auth for why this is an
-// assertion.
-func (s *Server) users() (UserStore, error) {
-	u, ok := s.store.(UserStore)
-	if !ok {
-		return nil, errors.New("web: the store does not implement UserStore")
-	}
-	return u, nil
-}
-
 // maxTokenName is the longest token name accepted, in bytes.
 const maxTokenName = 64
 
@@ -57,10 +47,7 @@ func (s *Server) userRoutes(e *echo.Echo) {
 
 // usersPage builds /admin/users; saved and errMsg are the outcome of a change.
 func (s *Server) usersPage(c echo.Context, saved, errMsg string) (views.UsersPage, error) {
-	st, err := s.users()
-	if err != nil {
-		return views.UsersPage{}, err
-	}
+	st := s.store
 	us, err := st.Users(c.Request().Context())
 	if err != nil {
 		return views.UsersPage{}, fmt.Errorf("web: users: %w", err)
@@ -116,10 +103,7 @@ func (s *Server) refuseUsers(c echo.Context, err error, keep func(*views.UsersPa
 }
 
 func (s *Server) addUser(c echo.Context) error {
-	st, err := s.users()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	name := strings.TrimSpace(c.FormValue("name"))
 	keep := func(v *views.UsersPage) { v.NewName, v.NewRole = name, c.FormValue("role") }
 	role, err := db.ParseRole(c.FormValue("role"))
@@ -151,10 +135,7 @@ func (s *Server) targetUser(c echo.Context, st UserStore) (db.User, error) {
 }
 
 func (s *Server) setUserRole(c echo.Context) error {
-	st, err := s.users()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	u, err := s.targetUser(c, st)
 	if err != nil {
 		return err
@@ -174,10 +155,7 @@ func (s *Server) setUserRole(c echo.Context) error {
 }
 
 func (s *Server) setUserDisabled(c echo.Context) error {
-	st, err := s.users()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	u, err := s.targetUser(c, st)
 	if err != nil {
 		return err
@@ -204,10 +182,7 @@ func (s *Server) setUserDisabled(c echo.Context) error {
 // resetPassword sets a user's password and logs them out everywhere, so a
 // leaked password stops working at once.
 func (s *Server) resetPassword(c echo.Context) error {
-	st, err := s.users()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	u, err := s.targetUser(c, st)
 	if err != nil {
 		return err
@@ -228,10 +203,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 
 // tokensPage builds /admin/tokens; created is the token just made, if any.
 func (s *Server) tokensPage(c echo.Context, saved string, created *views.CreatedToken) (views.TokensPage, error) {
-	st, err := s.users()
-	if err != nil {
-		return views.TokensPage{}, err
-	}
+	st := s.store
 	ts, err := st.Tokens(c.Request().Context())
 	if err != nil {
 		return views.TokensPage{}, fmt.Errorf("web: tokens: %w", err)
@@ -268,10 +240,7 @@ func (s *Server) adminTokens(c echo.Context) error {
 // createToken makes a token and shows its secret on the response itself,
 // never in a redirect URL: it is shown this once and stored only hashed.
 func (s *Server) createToken(c echo.Context) error {
-	st, err := s.users()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	refuse := func(msg string) error {
 		v, err := s.tokensPage(c, "", nil)
 		if err != nil {
@@ -307,10 +276,7 @@ func (s *Server) createToken(c echo.Context) error {
 }
 
 func (s *Server) revokeToken(c echo.Context) error {
-	st, err := s.users()
-	if err != nil {
-		return err
-	}
+	st := s.store
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return fmt.Errorf("web: token id %q: %w", c.Param("id"), plant.ErrNotFound)
