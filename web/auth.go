@@ -30,6 +30,7 @@ const (
 	admin                   // an admin session
 	apiRead                 // a read token or any session; anyone under OpenViewing
 	apiIngest               // an ingest token only
+	display                 // a session of any role, or a display token for the route's :board ("all" or "board:<id>"); anyone under OpenViewing
 )
 
 func (a access) String() string {
@@ -46,6 +47,8 @@ func (a access) String() string {
 		return "apiRead"
 	case apiIngest:
 		return "apiIngest"
+	case display:
+		return "display"
 	}
 	return fmt.Sprintf("access(%d)", int(a))
 }
@@ -67,6 +70,13 @@ const (
 	// tokenKindAPI and tokenKindDisplay are db.Token kinds.
 	tokenKindAPI     = "api"
 	tokenKindDisplay = "display"
+	// tokenQuery carries a display token in the URL, for TVs that cannot
+	// set headers. It is read only on display routes and on /ws.
+	tokenQuery = "token"
+	// displayScopeAll is a display token's scope for every board; one board
+	// is "board:<id>".
+	displayScopeAll   = "all"
+	displayScopeBoard = "board:"
 )
 
 // AuthStore is what authentication, sessions and the audit log need from the
@@ -151,20 +161,25 @@ func (s *Server) require(a access) echo.MiddlewareFunc {
 				}
 				return next(c)
 			}
-			p, found, err := s.authenticate(c)
+			p, found, err := s.authenticate(c, tokenInURL(a, c.Request()))
 			if err != nil {
 				return err
 			}
 			if !found {
-				if s.cfg.OpenViewing && (a == viewer || a == apiRead) && !unsafeMethod(c.Request().Method) {
+				if s.cfg.OpenViewing && (a == viewer || a == apiRead || a == display) && !unsafeMethod(c.Request().Method) {
 					return next(c)
+				}
+				if a == display && namesToken(c) {
+					// A TV whose link was revoked or mistyped: say so
+					// rather than show a login form nobody will fill in.
+					return echo.NewHTTPError(http.StatusUnauthorized, "This display link is wrong or was revoked. Ask an admin for the board's new link.")
 				}
 				return s.anonymous(c)
 			}
 			// Known before the verdict, so a 403 page still shows who is
 			// logged in.
 			c.Set(principalKey, p)
-			if !allowed(a, p, c.Request()) {
+			if !allowed(a, p, c.Request(), c.Param("board")) {
 				return echo.NewHTTPError(http.StatusForbidden, "Your account may not do this.")
 			}
 			// Cookies ride along on cross-site requests; bearer tokens do
@@ -177,24 +192,31 @@ func (s *Server) require(a access) echo.MiddlewareFunc {
 	}
 }
 
-// allowed applies a rule to an authenticated caller.
-func allowed(a access, p caller, r *http.Request) bool {
+// allowed applies a rule to an authenticated caller. board is the route's
+// :board parameter ("" when it has none).
+func allowed(a access, p caller, r *http.Request, board string) bool {
 	if p.isToken {
 		t := p.token
 		switch a {
 		case viewer:
+			if t.Kind == tokenKindDisplay {
+				// A wall display's live connection: /ws and nothing else.
+				return r.Method == http.MethodGet && r.URL.Path == "/ws"
+			}
 			return t.Kind == tokenKindAPI && t.Scope == "read" && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/")
 		case apiRead:
 			return t.Kind == tokenKindAPI && t.Scope == "read"
 		case apiIngest:
 			return t.Kind == tokenKindAPI && t.Scope == "ingest"
+		case display:
+			return t.Kind == tokenKindDisplay && !unsafeMethod(r.Method) && displayScopeCovers(t.Scope, board)
 		}
-		// Display tokens serve only the wall-display routes (a later
-		// issue); operator and admin need a person.
+		// Display tokens serve only the wall-display routes and /ws;
+		// operator and admin need a person.
 		return false
 	}
 	switch a {
-	case viewer, apiRead:
+	case viewer, apiRead, display:
 		return p.user.Role.AtLeast(db.RoleViewer)
 	case operator:
 		return p.user.Role.AtLeast(db.RoleOperator)
@@ -204,13 +226,51 @@ func allowed(a access, p caller, r *http.Request) bool {
 	return false
 }
 
-// authenticate finds the caller from a bearer token or the session cookie.
-// found is false for no or unknown credentials; err only for a store failure.
-func (s *Server) authenticate(c echo.Context) (p caller, found bool, err error) {
+// displayScopeCovers says whether a display token's scope grants a board:
+// "all" grants every board, "board:<id>" that one only. A route without a
+// board is granted to neither.
+func displayScopeCovers(scope, board string) bool {
+	if board == "" {
+		return false
+	}
+	if scope == displayScopeAll {
+		return true
+	}
+	id, ok := strings.CutPrefix(scope, displayScopeBoard)
+	return ok && id != "" && id == board
+}
+
+// tokenInURL says whether a request may carry its token as ?token=: only a
+// display route's GET and the live connection, because a TV cannot set an
+// Authorization header. Anywhere else a token in the URL is ignored (it would
+// leak into logs and Referer headers of pages that do not need it).
+func tokenInURL(a access, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return a == display || (a == viewer && r.URL.Path == "/ws")
+}
+
+// namesToken says whether a display route's request came with a token,
+// in the header or the URL.
+func namesToken(c echo.Context) bool {
+	return c.Request().Header.Get(echo.HeaderAuthorization) != "" || c.QueryParam(tokenQuery) != ""
+}
+
+// authenticate finds the caller from a bearer token, the session cookie or,
+// when urlToken is set, a display token in ?token=. found is false for no or
+// unknown credentials; err only for a store failure.
+func (s *Server) authenticate(c echo.Context, urlToken bool) (p caller, found bool, err error) {
 	st := s.store
 	ctx := c.Request().Context()
 	nowMS := s.now().UnixMilli()
-	if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+	h := c.Request().Header.Get(echo.HeaderAuthorization)
+	if h == "" && urlToken {
+		if q := c.QueryParam(tokenQuery); q != "" {
+			h = "Bearer " + q
+		}
+	}
+	if h != "" {
 		// A request that names a token is judged by it alone, even with a
 		// cookie beside it: no mixing of credentials.
 		secret, ok := strings.CutPrefix(h, "Bearer ")

@@ -80,6 +80,8 @@ var routeRules = map[string]access{
 	"POST /api/v1/readings":       apiIngest,
 	"GET /metrics":                apiRead,
 	"GET /ws":                     viewer,
+
+	"GET /display/:board": display,
 }
 
 // callerKind is one kind of caller in the route table.
@@ -126,6 +128,19 @@ func expect(rule access, who callerKind, method, path string) outcome {
 			if method == http.MethodGet && strings.HasPrefix(path, "/api/") {
 				return in
 			}
+		case cDisplay:
+			// A wall display's live connection.
+			if method == http.MethodGet && path == "/ws" {
+				return in
+			}
+		}
+		return forbidden
+	case display:
+		switch who {
+		case cAnon:
+			return denyAnon
+		case cViewer, cOperator, cAdmin, cDisplay: // the table's display token is scoped "all"
+			return in
 		}
 		return forbidden
 	case operator, admin:
@@ -162,7 +177,7 @@ func expect(rule access, who callerKind, method, path string) outcome {
 
 // concrete fills a route pattern's parameters.
 func concrete(path string) string {
-	r := strings.NewReplacer(":id", "1", ":file", "1.png", ":secret", "no-such-link", "*", "css/app.css")
+	r := strings.NewReplacer(":id", "1", ":file", "1.png", ":secret", "no-such-link", ":board", "1", "*", "css/app.css")
 	return r.Replace(path)
 }
 

@@ -86,9 +86,10 @@ type pendingPoints struct {
 
 // hub owns the websocket clients and turns commits into pushed updates.
 type hub struct {
-	s   *Server
-	up  websocket.Upgrader
-	log *slog.Logger
+	s    *Server
+	up   websocket.Upgrader
+	log  *slog.Logger
+	tick *websocket.PreparedMessage // what restricted clients get instead of content
 
 	// pmu guards what Committed records; it is held only for map updates.
 	pmu     sync.Mutex
@@ -107,7 +108,12 @@ type hub struct {
 }
 
 func newHub(s *Server) *hub {
+	tick, err := websocket.NewPreparedMessage(websocket.TextMessage, []byte(`[{"type":"tick"}]`))
+	if err != nil {
+		panic(err) // a constant message: cannot fail
+	}
 	return &hub{
+		tick:    tick,
 		s:       s,
 		log:     s.log,
 		up:      websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192},
@@ -129,6 +135,10 @@ type client struct {
 	quit   chan struct{}
 	once   sync.Once
 	topics []string // guarded by hub.mu
+	// restricted clients (display tokens) may see only their board, which
+	// their page fetches itself: they get a content-free "tick" when the
+	// plant changes, never other machines' tiles.
+	restricted bool
 }
 
 // stop ends the connection once; a non-zero code is sent as a close frame
@@ -429,6 +439,10 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 			continue
 		}
 		for _, c := range cs {
+			if c.restricted {
+				h.trySend(c, h.tick)
+				continue
+			}
 			h.trySend(c, pm)
 		}
 	}
@@ -641,6 +655,9 @@ func (s *Server) websocket(c echo.Context) error {
 	}
 	h := s.hub
 	cl := &client{h: h, conn: conn, send: make(chan *websocket.PreparedMessage, sendBuffer), quit: make(chan struct{})}
+	if p, ok := c.Get(principalKey).(caller); ok && p.isToken {
+		cl.restricted = true
+	}
 	if !h.register(cl) {
 		cl.stop(closeServiceRestart, "service restart")
 		return nil
@@ -679,6 +696,9 @@ func (c *client) readPump(ctx context.Context) {
 			continue
 		}
 		topics := validTopics(req.Sub)
+		if c.restricted {
+			topics = onlyPlant(topics)
+		}
 		h.mu.Lock()
 		if _, ok := h.clients[c]; !ok {
 			h.mu.Unlock()
@@ -686,6 +706,12 @@ func (c *client) readPump(ctx context.Context) {
 		}
 		h.setTopicsLocked(c, topics)
 		h.mu.Unlock()
+		if c.restricted {
+			if len(topics) > 0 {
+				h.trySend(c, h.tick)
+			}
+			continue
+		}
 		msgs, err := h.snapshot(ctx, topics)
 		if err != nil {
 			h.log.Error("ws snapshot failed", "err", err)
@@ -879,4 +905,14 @@ func (h *hub) operatorStop(ctx context.Context, id, nowMS int64) ([]any, error) 
 		return nil, fmt.Errorf("ws: render operator stop %d: %w", id, err)
 	}
 	return []any{htmlMsg{Type: "html", ID: "op-stop", HTML: html}}, nil
+}
+
+// onlyPlant keeps the plant topic, the one a restricted client may hold.
+func onlyPlant(topics []string) []string {
+	for _, t := range topics {
+		if t == topicPlant {
+			return []string{topicPlant}
+		}
+	}
+	return nil
 }

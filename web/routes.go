@@ -49,6 +49,8 @@ func (s *Server) routes() *echo.Echo {
 	s.handle(e, http.MethodGet, "/admin/audit", s.adminAudit, admin)
 	s.handle(e, http.MethodGet, "/admin/audit.csv", s.adminAuditCSV, admin)
 	s.deviceRoutes(e)
+	s.boardRoutes(e)
+	s.displayRoutes(e)
 
 	s.handle(e, http.MethodGet, "/api/v1/machines", s.apiMachines, apiRead)
 	s.handle(e, http.MethodGet, "/api/v1/tags/:id/series", s.apiSeries, apiRead)

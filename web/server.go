@@ -27,6 +27,7 @@ type Store interface {
 	UserStore
 	AuditStore
 	DeviceStore
+	BoardStore
 }
 
 // PageStore is what the overview, machine, admin-list and API pages need.
