@@ -361,13 +361,24 @@ func TestBrowserCodeStop(t *testing.T) {
 	if err != nil || !strings.Contains(text, "saw-1") || !strings.Contains(text, "4 min") {
 		t.Fatalf("stop card says %q (%v), want saw-1 down for 4 min", text, err)
 	}
-	// Tap one: the stop.
-	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(card)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="coding-panel"]`))); err != nil {
+	// Tap one: the stop. The list is live (the websocket may swap it in at
+	// any moment), so the tap goes to whatever card is there at that instant
+	// rather than to a node found a moment before.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`(function () { var c = document.querySelector('`+card+`'); if (c) c.click(); return !!c; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="coding-panel"]`))); err != nil {
 		t.Fatal(err)
 	}
 	// Tap two: the reason.
-	reason := `//button[@name="reason_id"][normalize-space()="Mechanical failure"]`
-	if err := chromedp.Do(bctx, chromedp.Click(chromedp.Search(reason)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="notice"]`))); err != nil {
+	tapReason := `(function () {
+		var bs = document.querySelectorAll('button[name="reason_id"]');
+		for (var i = 0; i < bs.length; i++) { if (bs[i].textContent.trim() === 'Mechanical failure') { bs[i].click(); return true; } }
+		return false; })()`
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](tapReason)); err != nil {
+		t.Fatalf("coding the stop: %v", err)
+	}
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="notice"]`))); err != nil {
 		t.Fatalf("coding the stop: %v", err)
 	}
 	notice, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`[data-testid="notice"]`)))

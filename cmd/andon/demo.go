@@ -1,6 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"andon/ingest/sim"
@@ -46,4 +52,25 @@ func demoPlant(p *plantSection, machines int, seed int64) *plantSection {
 		p.Machines = append(p.Machines, machineYAML{Path: path, IdealCycle: spec.IdealCycle, CostPerHour: c.perHour, MarginPerUnit: c.margin})
 	}
 	return p
+}
+
+// keptSeed is the demo plant's seed, made once and kept in the data dir
+// like the MQTT client id.
+func keptSeed(dir string) (int64, error) {
+	path := filepath.Join(dir, "demo-seed")
+	if b, err := os.ReadFile(path); err == nil {
+		if seed, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && seed != 0 {
+			return seed, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("demo seed: %w", err)
+	}
+	seed := time.Now().UnixNano()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, fmt.Errorf("demo seed: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(strconv.FormatInt(seed, 10)+"\n"), 0o640); err != nil {
+		return 0, fmt.Errorf("demo seed: %w", err)
+	}
+	return seed, nil
 }

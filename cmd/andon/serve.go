@@ -104,8 +104,23 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer store.Close()
-	demoSeed := time.Now().UnixNano()
+	var demoSeed int64
+	demoHistory := time.Hour
 	if cfg.Demo {
+		// The same demo plant on the same data dir: its seed is kept there,
+		// so machines keep their ideal cycle times across restarts, and the
+		// hour of history is published only into a data dir without machines
+		// (a second copy would interleave with the stored readings).
+		if demoSeed, err = keptSeed(cfg.Data); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		lines, err := store.Lines(ctx)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		if len(lines) > 0 {
+			demoHistory = 0
+		}
 		section = demoPlant(section, cfg.DemoMachines, demoSeed)
 	}
 	pending, err := applyPlant(ctx, store, section, cfg.location)
@@ -237,7 +252,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		}
 		sources.Go(func() error {
 			// An hour of history first, so the demo's charts are full at once.
-			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, Seed: demoSeed, History: time.Hour, Logger: log.With("component", "demo")})
+			err := sim.Run(sctx, sim.Config{URL: url, Machines: cfg.DemoMachines, Seed: demoSeed, History: demoHistory, Logger: log.With("component", "demo")})
 			if err != nil && sctx.Err() == nil {
 				return fmt.Errorf("demo: %w", err)
 			}

@@ -602,3 +602,35 @@ func getWith(t testing.TB, c *http.Client, url string) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// TestDemoRestartKeepsItsPlant: a demo restarted on its data dir is the same
+// plant (same seed, so the same ideal cycle times) and does not publish its
+// hour of history a second time over the stored readings.
+func TestDemoRestartKeepsItsPlant(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--demo", "--demo-machines", "2", "--data", data}
+	s := startServe(t, nil, args...)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.stderr.String(), "history published") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first demo start did not publish its history\n%s", s.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	seed, err := os.ReadFile(filepath.Join(data, "demo-seed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServe(t, nil, args...)
+	time.Sleep(2 * time.Second)
+	if strings.Contains(s2.stderr.String(), "history published") {
+		t.Error("the restarted demo published its history again")
+	}
+	again, _ := os.ReadFile(filepath.Join(data, "demo-seed"))
+	if string(again) != string(seed) {
+		t.Errorf("the demo seed changed across a restart: %q → %q", seed, again)
+	}
+}

@@ -182,10 +182,14 @@ func NewPlant(cfg Config, start time.Time) *Plant {
 			tempAt: start,
 		}
 		m.lastCycle = ideal
-		// The counters start part-way into a shift (1 to 5 hours at about
-		// 75 % of the ideal rate), as they are when one walks into a plant,
-		// rather than at zero on every machine.
-		made := int64(uniform(rng, 3600, 5*3600) * 0.75 / ideal)
+		// The counters start where a day at about 75 % of the ideal rate
+		// would have them by the start time, as they are when one walks into
+		// a plant, rather than at zero. Taken from the time of day, so a
+		// simulator restarted the same day goes on from about where it was
+		// instead of jumping (which a report would read as parts made).
+		y, mo, d := start.Date()
+		sinceMidnight := start.Sub(time.Date(y, mo, d, 0, 0, 0, 0, start.Location())).Seconds()
+		made := int64(sinceMidnight * 0.75 / ideal)
 		m.scrap = int64(float64(made) * m.scrapP)
 		m.good = made - m.scrap
 		p.machines = append(p.machines, m)
