@@ -529,16 +529,22 @@ func TestBlockedEnqueueEndsWithRun(t *testing.T) {
 	if err := w.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// On a loaded machine the goroutine may reach Enqueue only after Run has
+	// made room, and then its reading is committed before Run returns. Both
+	// endings are right; what must hold is that it does not hang and that
+	// its answer matches what was stored.
+	var err error
 	select {
-	case err := <-errc:
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("blocked Enqueue = %v, want ErrClosed", err)
-		}
+	case err = <-errc:
 	case <-time.After(waitTimeout):
 		t.Fatal("blocked Enqueue still waiting after Run returned")
 	}
-	if got := countRows(t, s, "readings"); got != 2 {
-		t.Errorf("readings = %d, want the 2 queued before shutdown", got)
+	got := countRows(t, s, "readings")
+	switch {
+	case errors.Is(err, ErrClosed) && got == 2:
+	case err == nil && got == 3:
+	default:
+		t.Errorf("blocked Enqueue = %v with %d readings stored; want ErrClosed and the 2 queued before shutdown, or nil and all 3", err, got)
 	}
 }
 
