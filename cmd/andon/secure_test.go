@@ -48,15 +48,8 @@ func TestSecureByDefault(t *testing.T) {
 	admin := &http.Client{Jar: jar, CheckRedirect: noFollow.CheckRedirect}
 	form := url.Values{"name": {"boss"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}}
 	post := func(c *http.Client, path string, v url.Values) int {
-		req, _ := http.NewRequest(http.MethodPost, s.url(path), strings.NewReader(v.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", "http://"+s.addrs.HTTP)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := postForm(t, s, c, path, v)
+		return code
 	}
 	if code := post(admin, "/setup/"+m[1], form); code != http.StatusSeeOther {
 		t.Fatalf("setup link: %d", code)

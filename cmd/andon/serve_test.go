@@ -118,18 +118,10 @@ func (s *server) shutdown() error {
 
 func (s *server) url(path string) string { return "http://" + s.addrs.HTTP + path }
 
+// get is an anonymous GET that follows redirects.
 func get(t testing.TB, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	return getWith(t, http.DefaultClient, url)
 }
 
 // machineIDs reads the overview page and returns machine ids by machine name.
