@@ -357,8 +357,12 @@ func TestBrowserCodeStop(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(card))); err != nil {
 		t.Fatalf("no stop on /downtime: %v\n%s", err, s.stderr)
 	}
-	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(card)))
-	if err != nil || !strings.Contains(text, "saw-1") || !strings.Contains(text, "4 min") {
+	// The list is live: the websocket may swap the card for a fresh copy
+	// between finding it and reading it, so read it in one step in the page.
+	cardText := `(function () { var c = document.querySelector('` + card + `'); return c ? c.textContent : ""; })()`
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`(function () { var t = `+cardText+`; return t.indexOf("saw-1") >= 0 && t.indexOf("4 min") >= 0; })()`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](cardText))
 		t.Fatalf("stop card says %q (%v), want saw-1 down for 4 min", text, err)
 	}
 	// Tap one: the stop. The list is live (the websocket may swap it in at
@@ -378,12 +382,14 @@ func TestBrowserCodeStop(t *testing.T) {
 	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](tapReason)); err != nil {
 		t.Fatalf("coding the stop: %v", err)
 	}
+	// Tapping the reason posts the form and loads the answer page.
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="notice"]`))); err != nil {
 		t.Fatalf("coding the stop: %v", err)
 	}
-	notice, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`[data-testid="notice"]`)))
-	if !strings.Contains(notice, "Mechanical failure") {
-		t.Errorf("after coding the page says %q, want a confirmation naming the reason", notice)
+	noticeText := `(function () { var n = document.querySelector('[data-testid="notice"]'); return n ? n.textContent : ""; })()`
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](noticeText+`.indexOf("Mechanical failure") >= 0`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		notice, _ := chromedp.Run(bctx, chromedp.Evaluate[string](noticeText))
+		t.Errorf("after coding the page says %q (%v), want a confirmation naming the reason", notice, err)
 	}
 	// The stop no longer needs a reason, and the list of all stops shows it coded.
 	_, body := get(t, s.url("/downtime"))
