@@ -29,6 +29,15 @@ type Limits struct {
 	MaxName    int // bytes per topic level and per metric name
 	MaxValues  int // metrics in one JSON payload
 	MaxWordLen int // bytes of a state word
+	// MaxFuture is how far ahead of its arrival a reading's stated time may
+	// be. A device whose clock runs ahead would otherwise write readings
+	// that later, true readings of the same instant could not replace, and
+	// its machine would look busy in a future no one has lived yet.
+	MaxFuture time.Duration
+	// MaxAge, when positive, is how far behind its arrival a reading's
+	// stated time may be: readings older than what the store keeps would
+	// only be deleted again.
+	MaxAge time.Duration
 }
 
 // DefaultLimits are generous for real devices and small enough that one
@@ -40,6 +49,7 @@ func DefaultLimits() Limits {
 		MaxName:    128,
 		MaxValues:  500,
 		MaxWordLen: 64,
+		MaxFuture:  10 * time.Minute,
 	}
 }
 
@@ -61,6 +71,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxWordLen <= 0 {
 		l.MaxWordLen = d.MaxWordLen
+	}
+	if l.MaxFuture <= 0 {
+		l.MaxFuture = d.MaxFuture
 	}
 	return l
 }
@@ -136,7 +149,7 @@ func Parse(topic string, payload []byte, recvMS int64, lim Limits) ([]plant.Read
 	if err != nil {
 		return nil, reject(plant.ReasonBadJSON, "The payload starts like a JSON object but is not valid JSON: "+err.Error()+".")
 	}
-	ts, stated, reason, detail := timestampOf(obj, recvMS)
+	ts, stated, reason, detail := timestampOf(obj, recvMS, lim)
 	if reason != "" {
 		return nil, reject(reason, detail)
 	}
@@ -175,7 +188,7 @@ func decodeObject(body []byte) (map[string]any, error) {
 
 // timestampOf returns the reading time a JSON payload states, or recvMS when
 // it states none; stated says which.
-func timestampOf(obj map[string]any, recvMS int64) (ts int64, stated bool, reason, detail string) {
+func timestampOf(obj map[string]any, recvMS int64, lim Limits) (ts int64, stated bool, reason, detail string) {
 	for _, k := range tsKeys {
 		raw, ok := obj[k]
 		if !ok {
@@ -185,6 +198,16 @@ func timestampOf(obj map[string]any, recvMS int64) (ts int64, stated bool, reaso
 		if !ok {
 			return 0, false, plant.ReasonBadTimestamp,
 				fmt.Sprintf("The %q field is not epoch milliseconds, epoch seconds or an RFC 3339 time between 2000 and 2200.", k)
+		}
+		if ahead := time.Duration(ts-recvMS) * time.Millisecond; ahead > lim.MaxFuture {
+			return 0, false, plant.ReasonFutureTimestamp,
+				fmt.Sprintf("The %q field is %s ahead of the time the message arrived; at most %s is accepted. Check the device's clock.",
+					k, ahead.Round(time.Second), lim.MaxFuture)
+		}
+		if behind := time.Duration(recvMS-ts) * time.Millisecond; lim.MaxAge > 0 && behind > lim.MaxAge {
+			return 0, false, plant.ReasonOldTimestamp,
+				fmt.Sprintf("The %q field is %s before the time the message arrived; readings older than %s are not kept.",
+					k, behind.Round(time.Second), lim.MaxAge)
 		}
 		return ts, true, "", ""
 	}

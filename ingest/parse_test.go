@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"andon/plant"
@@ -160,6 +162,8 @@ func TestParseRejects(t *testing.T) {
 	small := DefaultLimits()
 	small.MaxValues = 3
 	small.MaxPayload = 100
+	dayOld := DefaultLimits()
+	dayOld.MaxAge = 24 * time.Hour
 	tests := []struct {
 		name    string
 		topic   string
@@ -210,6 +214,9 @@ func TestParseRejects(t *testing.T) {
 		{"ts huge", "m/v", `{"value": 1, "ts": 1e300}`, DefaultLimits(), plant.ReasonBadTimestamp},
 		{"ts rfc3339 before 2000", "m/v", `{"value": 1, "ts": "1999-12-31T23:59:59Z"}`, DefaultLimits(), plant.ReasonBadTimestamp},
 		{"too many values", "m", `{"a": 1, "b": 2, "c": {"d": 3, "e": 4}}`, small, plant.ReasonTooManyValues},
+		{"ts 11 min ahead", "m/v", fmt.Sprintf(`{"value": 1, "ts": %d}`, recv+11*60_000), DefaultLimits(), plant.ReasonFutureTimestamp},
+		{"multi ts a day ahead", "m", fmt.Sprintf(`{"a": 1, "timestamp_ms": %d}`, recv+86_400_000), DefaultLimits(), plant.ReasonFutureTimestamp},
+		{"ts older than kept", "m/v", fmt.Sprintf(`{"value": 1, "ts": %d}`, recv-25*3_600_000), dayOld, plant.ReasonOldTimestamp},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,4 +352,20 @@ func statesTime(payload string) bool {
 		}
 	}
 	return false
+}
+
+// TestParseTimestampWindow: readings a little ahead (clocks drift) or long
+// past (a backlog) are kept unless a maximum age is set.
+func TestParseTimestampWindow(t *testing.T) {
+	for _, ts := range []int64{recv + 9*60_000, recv - 30*86_400_000, recv} {
+		got, rej := Parse("m/v", []byte(fmt.Sprintf(`{"value": 2, "ts": %d}`, ts)), recv, DefaultLimits())
+		if rej != nil || len(got) != 1 || got[0].TS != ts {
+			t.Errorf("ts %+d ms from arrival: readings %+v, reject %+v; want it kept", ts-recv, got, rej)
+		}
+	}
+	dayOld := DefaultLimits()
+	dayOld.MaxAge = 24 * time.Hour
+	if got, rej := Parse("m/v", []byte(fmt.Sprintf(`{"value": 2, "ts": %d}`, recv-23*3_600_000)), recv, dayOld); rej != nil || len(got) != 1 {
+		t.Errorf("a reading 23 h old with a 24 h maximum age: %+v, %+v; want it kept", got, rej)
+	}
 }

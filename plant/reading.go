@@ -58,20 +58,22 @@ type Reject struct {
 
 // Reject reasons. They label andon_readings_rejected_total and rows of the rejects table.
 const (
-	ReasonTooLarge      = "payload_too_large"
-	ReasonEmpty         = "empty_payload"
-	ReasonNotANumber    = "not_a_number"
-	ReasonBadJSON       = "bad_json"
-	ReasonNotFinite     = "not_finite"
-	ReasonBadTimestamp  = "bad_timestamp"
-	ReasonTopicTooLong  = "topic_too_long"
-	ReasonTopicInvalid  = "topic_invalid"
-	ReasonTopicTooShort = "topic_too_short"
-	ReasonNameInvalid   = "name_invalid"
-	ReasonTooManyValues = "too_many_values"
-	ReasonTagLimit      = "tag_limit"
-	ReasonQueueFull     = "queue_full"
-	ReasonStoreFailed   = "store_failed"
+	ReasonTooLarge        = "payload_too_large"
+	ReasonEmpty           = "empty_payload"
+	ReasonNotANumber      = "not_a_number"
+	ReasonBadJSON         = "bad_json"
+	ReasonNotFinite       = "not_finite"
+	ReasonBadTimestamp    = "bad_timestamp"
+	ReasonFutureTimestamp = "timestamp_in_future"
+	ReasonOldTimestamp    = "timestamp_too_old"
+	ReasonTopicTooLong    = "topic_too_long"
+	ReasonTopicInvalid    = "topic_invalid"
+	ReasonTopicTooShort   = "topic_too_short"
+	ReasonNameInvalid     = "name_invalid"
+	ReasonTooManyValues   = "too_many_values"
+	ReasonTagLimit        = "tag_limit"
+	ReasonQueueFull       = "queue_full"
+	ReasonStoreFailed     = "store_failed"
 )
 
 // Stored is a reading as committed to the store, with the ids the store gave
