@@ -67,6 +67,11 @@ type Client struct {
 	log       *slog.Logger
 	connected atomic.Bool
 	gauge     prometheus.Gauge
+	losses    prometheus.Counter
+	now       func() time.Time
+	// since is when the connection last came up or went down (unix ms),
+	// or when Run started while it has not connected yet.
+	since atomic.Int64
 	// subscribed counts successful subscriptions, so tests can wait for the
 	// broker to route messages to the client.
 	subscribed atomic.Int64
@@ -120,7 +125,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := m.registerConnected(cfg.Registerer); err != nil {
 		return nil, err
 	}
-	return &Client{
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &Client{
 		url:      u,
 		tls:      tlsCfg,
 		clientID: cfg.ClientID,
@@ -128,15 +137,53 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		in:       newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceExternal)),
 		log:      log.With("broker", u.Redacted()),
 		gauge:    m.connected,
-	}, nil
+		now:      now,
+	}
+	c.since.Store(now().UnixMilli())
+	c.losses = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "andon_mqtt_connection_losses_total",
+		Help: "Times the connection to the external MQTT broker was lost.",
+	})
+	down := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "andon_mqtt_disconnected_seconds",
+		Help: "How long the external MQTT broker has been out of reach; 0 while connected.",
+	}, func() float64 {
+		st := c.Status()
+		if st.Connected {
+			return 0
+		}
+		return now().Sub(st.Since).Seconds()
+	})
+	if cfg.Registerer != nil {
+		if c.losses, err = register(cfg.Registerer, c.losses); err != nil {
+			return nil, err
+		}
+		if _, err = register[prometheus.Collector](cfg.Registerer, down); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Connected reports whether the client is connected to the broker now.
 func (c *Client) Connected() bool { return c.connected.Load() }
 
+// BrokerStatus is what pages and /metrics say about the external broker.
+type BrokerStatus struct {
+	URL       string    // without the password
+	Connected bool      // connected now
+	Since     time.Time // since when connected, or since when not
+}
+
+// Status reports the connection to the external broker.
+func (c *Client) Status() BrokerStatus {
+	return BrokerStatus{URL: c.url.Redacted(), Connected: c.connected.Load(), Since: time.UnixMilli(c.since.Load())}
+}
+
 // Run connects (retrying with backoff), subscribes on every connection and
 // ingests until ctx is done.
 func (c *Client) Run(ctx context.Context) error {
+	c.since.Store(c.now().UnixMilli())
 	// Credentials travel in the CONNECT packet only: autopaho puts the URL
 	// into its error messages, which end up in the log.
 	server := *c.url
@@ -160,8 +207,8 @@ func (c *Client) Run(ctx context.Context) error {
 			return cp, nil
 		},
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
-			c.setConnected(true)
-			c.log.Info("mqtt broker connected", "session_present", ack.SessionPresent)
+			away := c.setConnected(true)
+			c.log.Info("mqtt broker connected", "session_present", ack.SessionPresent, "after", away.Round(time.Millisecond))
 			// OnConnectionUp must not block, and a resumed session may not
 			// hold the subscriptions (it may have expired), so subscribe
 			// again every time, in the background.
@@ -169,6 +216,7 @@ func (c *Client) Run(ctx context.Context) error {
 		},
 		OnConnectionDown: func() bool {
 			c.setConnected(false)
+			c.losses.Inc()
 			c.log.Warn("mqtt broker connection lost; reconnecting")
 			return true
 		},
@@ -211,13 +259,20 @@ func (c *Client) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Client) setConnected(up bool) {
-	c.connected.Store(up)
+// setConnected records a change of the connection and returns how long the
+// previous state lasted.
+func (c *Client) setConnected(up bool) time.Duration {
+	nowMS := c.now().UnixMilli()
+	var lasted time.Duration
+	if c.connected.Swap(up) != up {
+		lasted = time.Duration(nowMS-c.since.Swap(nowMS)) * time.Millisecond
+	}
 	if up {
 		c.gauge.Set(1)
 	} else {
 		c.gauge.Set(0)
 	}
+	return lasted
 }
 
 // subscribe subscribes to the configured topics with QoS 1.

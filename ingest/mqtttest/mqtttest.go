@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -52,13 +53,22 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 		conf: filepath.Join(dir, "mosquitto.conf"),
 		log:  filepath.Join(dir, "mosquitto.log"),
 	}
-	conf := fmt.Sprintf(`listener %d 127.0.0.1
+	// Started as root, mosquitto drops to the user "mosquitto", which may not
+	// write in the test's directory: no log and, worse, no persistence, so a
+	// restarted broker would have forgotten every session. It stays the user
+	// that runs the test instead.
+	me := "root"
+	if u, err := user.Current(); err == nil {
+		me = u.Username
+	}
+	conf := fmt.Sprintf(`user %s
+listener %d 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location %s/
 max_queued_messages 200000
 log_dest file %s
-`, port, dir, m.log)
+`, me, port, dir, m.log)
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -176,4 +186,10 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte, q
 		return fmt.Errorf("publish %s: reason code 0x%x", topic, resp.ReasonCode)
 	}
 	return nil
+}
+
+// Log returns what the broker has logged so far, for a failing test to show.
+func (m *Mosquitto) Log() string {
+	b, _ := os.ReadFile(m.log)
+	return string(b)
 }
