@@ -102,6 +102,13 @@ type Writer struct {
 	queued  atomic.Int64 // readings queued, for the gauge
 	commits atomic.Int64 // transactions committed, for tests
 
+	// failing is the error of the last write transaction while writes fail
+	// (a full disk, a broken file), nil once one commits; failSince is when
+	// the failing began.
+	failMu    sync.Mutex
+	failing   error
+	failSince time.Time
+
 	mu      sync.Mutex
 	closed  bool
 	queue   []*item
@@ -371,6 +378,30 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
+// Failing returns the error of the last write transaction, and since when
+// writes have been failing, while they fail; a nil error once a batch
+// commits again. Health checks and pages use it to say what is wrong.
+func (w *Writer) Failing() (since time.Time, err error) {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	return w.failSince, w.failing
+}
+
+func (w *Writer) setFailing(err error) {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	switch {
+	case err == nil && w.failing != nil:
+		w.log.Info("db writes work again", "after", time.Since(w.failSince).Round(time.Millisecond))
+		w.failing, w.failSince = nil, time.Time{}
+	case err != nil:
+		if w.failing == nil {
+			w.failSince = time.Now()
+		}
+		w.failing = err
+	}
+}
+
 // stopAccepting makes every later Enqueue fail with ErrClosed and wakes
 // callers blocked on a full queue.
 func (w *Writer) stopAccepting() {
@@ -450,9 +481,11 @@ func (w *Writer) commitNext(ctx context.Context, st *stmts) bool {
 		}
 		w.m.writeError.Inc()
 		w.log.Error("db write failed", "readings", n, "err", err)
+		w.setFailing(err)
 		w.finish(parts, err)
 		return true
 	}
+	w.setFailing(nil)
 	if b.hooked {
 		w.cfg.Hook.Commit()
 	}

@@ -171,7 +171,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		MQTTAddr:      mqttAddr,
 		HeartbeatMS:   settings.HeartbeatMS,
 		Location:      cfg.location,
-		Health:        store.Ping,
+		Health:        health(store, writer),
 		Engine:        engine,
 		OpenViewing:   cfg.OpenViewing,
 		SecureCookies: tlsCfg != nil,
@@ -450,4 +450,18 @@ func (env *environment) announceAccess(ctx context.Context, log *slog.Logger, st
 	fmt.Fprintf(env.stderr, "\nNo users yet. Create the first admin within 24 h, once, at:\n\n    %s://%s/setup/%s\n\nor with: andon user add --data %s --name NAME --role admin\n\n",
 		scheme, publicAddr(httpLn.Addr()), secret, cfg.Data)
 	return nil
+}
+
+// health is /healthz's check: the database answers, and the writer is not
+// failing (a full disk answers reads but takes no readings).
+func health(store *db.Store, writer *db.Writer) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := store.Ping(ctx); err != nil {
+			return err
+		}
+		if since, err := writer.Failing(); err != nil {
+			return fmt.Errorf("readings cannot be stored since %s: %w", since.Format(time.RFC3339), err)
+		}
+		return nil
+	}
 }
