@@ -14,7 +14,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: run build test deps apt check-generated generate lint vulncheck bench screenshots docker vendor clean
+.PHONY: fuzz run build test deps apt check-generated generate lint vulncheck bench screenshots docker vendor clean
 
 ## run: start Andon with the embedded broker, ./data and the built-in demo plant (http://localhost:8080)
 run:
@@ -37,6 +37,17 @@ test: deps check-generated
 	  echo "no C compiler: running the tests without the race detector"; \
 	  $(GO) test -count=1 -timeout 8m ./...; \
 	fi
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
+
+## fuzz: each fuzz target for FUZZTIME (make test runs them for 2 s each; their corpora always run as tests)
+FUZZTIME ?= 1m
+FUZZ_TARGETS = ./ingest:FuzzParse ./web:FuzzIngestMessages ./cmd/andon:FuzzConfigFile
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done
 
 ## deps: install what the tests use but Go does not bring (mosquitto, chromium) where missing
 deps:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -193,6 +194,9 @@ func ingestMessages(q map[string][]string, body []byte) ([]ingestMessage, error)
 				m.bad = &plant.Reject{Topic: it.Topic, Reason: plant.ReasonBadJSON, Detail: "The payload string is not valid JSON."}
 			}
 			m.payload = []byte(str)
+			if m.bad == nil && strings.TrimSpace(str) == "" {
+				m.bad = &plant.Reject{Topic: it.Topic, Reason: plant.ReasonEmpty, Detail: "The message's payload is an empty string."}
+			}
 		default:
 			m.payload = raw
 		}
