@@ -180,7 +180,15 @@ func (s *Server) require(a access) echo.MiddlewareFunc {
 			// logged in.
 			c.Set(principalKey, p)
 			if !allowed(a, p, c.Request(), c.Param("board")) {
-				return echo.NewHTTPError(http.StatusForbidden, "Your account may not do this.")
+				// A display token also opens the boards along its
+				// board's playlist (display.go).
+				ok, err := s.playlistAllows(c, a, p)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return echo.NewHTTPError(http.StatusForbidden, "Your account may not do this.")
+				}
 			}
 			// Cookies ride along on cross-site requests; bearer tokens do
 			// not, so only session requests need the origin check.

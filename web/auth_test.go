@@ -63,6 +63,11 @@ var routeRules = map[string]access{
 	"POST /admin/devices/:id/disabled": admin,
 	"POST /admin/devices/:id/delete":   admin,
 	"POST /admin/devices/:id/password": admin,
+	"GET /admin/boards":                admin,
+	"GET /admin/boards/:id":            admin,
+	"POST /admin/boards":               admin,
+	"POST /admin/boards/:id/delete":    admin,
+	"POST /admin/boards/:id/link":      admin,
 
 	"GET /login":                  public,
 	"POST /login":                 public,

@@ -11,16 +11,6 @@ import (
 	"andon/db"
 )
 
-// The boards' routes join TestRouteAccess's table (auth_test.go) from here.
-func init() {
-	for _, key := range []string{
-		"GET /admin/boards", "GET /admin/boards/:id", "POST /admin/boards",
-		"POST /admin/boards/:id/delete", "POST /admin/boards/:id/link",
-	} {
-		routeRules[key] = admin
-	}
-}
-
 // boardNamed finds a board in the store by name.
 func boardNamed(t *testing.T, e *env, name string) (db.Board, bool) {
 	t.Helper()

@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"andon/db"
 	"andon/plant"
 	"andon/views"
 )
@@ -33,6 +35,14 @@ import (
 // line 3's list of stops needing a reason ("downtime:3:all" every stop), and
 // "timeline:12:8h" is machine 12's timeline and stops over the page's range.
 // "machine:12" subscribers also get the operator page's stop ("op-stop").
+//
+// "board:5" is a wall display's board: the hub renders the board's live part
+// ("display-live") once per board and flush, for every TV showing it, at most
+// once a second and at least on every full refresh. Clients holding a board
+// also get {"type":"heartbeat","version":..,"server_ms":..} every
+// heartbeatEvery, so a TV notices a connection that looks open but carries
+// nothing. A display token's client may hold only the boards its token
+// grants, and is closed with closeRevoked once the token is revoked.
 const (
 	flushEvery   = 250 * time.Millisecond
 	refreshEvery = 10 * time.Second // re-render tiles so ages and offline states stay true
@@ -52,9 +62,30 @@ const (
 	topicMachine  = "machine:"
 	topicDowntime = "downtime:"
 	topicTimeline = "timeline:"
+	topicBoard    = "board:"
+
+	// heartbeatEvery is how often board clients hear from the server; a TV
+	// that misses three assumes the connection is dead.
+	heartbeatEvery = 10 * time.Second
+	// boardMinGap is the least time between two renders of one board: a
+	// board sums a shift of KPIs, and a TV across the hall needs no more.
+	boardMinGap = time.Second
+	// closeRevoked tells a TV its display token no longer grants the board
+	// (a private-use code, RFC 6455 7.4.2), so it says so instead of
+	// reconnecting in silence.
+	closeRevoked = 4401
 )
 
 type helloMsg struct {
+	Type     string `json:"type"`
+	Version  string `json:"version"`
+	ServerMS int64  `json:"server_ms"`
+	// BeatMS is the heartbeat period for board clients.
+	BeatMS int64 `json:"beat_ms"`
+}
+
+// heartbeatMsg is also a single object, like hello: it is not a delta.
+type heartbeatMsg struct {
 	Type     string `json:"type"`
 	Version  string `json:"version"`
 	ServerMS int64  `json:"server_ms"`
@@ -86,10 +117,18 @@ type pendingPoints struct {
 
 // hub owns the websocket clients and turns commits into pushed updates.
 type hub struct {
-	s    *Server
-	up   websocket.Upgrader
-	log  *slog.Logger
-	tick *websocket.PreparedMessage // what restricted clients get instead of content
+	s   *Server
+	up  websocket.Upgrader
+	log *slog.Logger
+	// beatEvery is the heartbeat period in ns (atomic so tests may shorten
+	// it while the hub runs).
+	beatEvery atomic.Int64
+	// boardWaiting are boards touched since their last render that the
+	// rate limit held back; only the run goroutine uses it.
+	boardWaiting map[int64]bool
+	// boardRenders counts board renders, so tests can see that TVs share
+	// them.
+	boardRenders atomic.Int64
 
 	// pmu guards what Committed records; it is held only for map updates.
 	pmu     sync.Mutex
@@ -104,16 +143,19 @@ type hub struct {
 	clients map[*client]struct{}
 	topics  map[string]map[*client]struct{}
 	known   map[int64]map[int64]bool // machine id -> its tag ids as last shown
+	boards  map[int64]boardFrame     // board id -> its last rendered frame
 	closed  bool
 }
 
+// boardFrame is a board's rendered live part, shared by its TVs and by the
+// snapshots of TVs that connect soon after.
+type boardFrame struct {
+	pm *websocket.PreparedMessage
+	at time.Time
+}
+
 func newHub(s *Server) *hub {
-	tick, err := websocket.NewPreparedMessage(websocket.TextMessage, []byte(`[{"type":"tick"}]`))
-	if err != nil {
-		panic(err) // a constant message: cannot fail
-	}
-	return &hub{
-		tick:    tick,
+	h := &hub{
 		s:       s,
 		log:     s.log,
 		up:      websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192},
@@ -124,7 +166,12 @@ func newHub(s *Server) *hub {
 		clients: map[*client]struct{}{},
 		topics:  map[string]map[*client]struct{}{},
 		known:   map[int64]map[int64]bool{},
+		boards:  map[int64]boardFrame{},
+
+		boardWaiting: map[int64]bool{},
 	}
+	h.beatEvery.Store(int64(heartbeatEvery))
+	return h
 }
 
 // client is one websocket connection.
@@ -135,10 +182,11 @@ type client struct {
 	quit   chan struct{}
 	once   sync.Once
 	topics []string // guarded by hub.mu
-	// restricted clients (display tokens) may see only their board, which
-	// their page fetches itself: they get a content-free "tick" when the
-	// plant changes, never other machines' tiles.
+	// restricted clients (display tokens) may hold only the board topics
+	// their token grants; token is that token, checked again with every
+	// heartbeat.
 	restricted bool
+	token      db.Token
 }
 
 // stop ends the connection once; a non-zero code is sent as a close frame
@@ -208,7 +256,7 @@ func (h *hub) stopsChanged(ids []int64) {
 func (h *hub) run(ctx context.Context) error {
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
-	lastFull := time.Now()
+	lastFull, lastBeat := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -221,6 +269,12 @@ func (h *hub) run(ctx context.Context) error {
 			}
 			if err := h.flush(ctx, full); err != nil && ctx.Err() == nil {
 				h.log.Error("ws flush failed", "err", err)
+			}
+			if time.Since(lastBeat) >= time.Duration(h.beatEvery.Load()) {
+				lastBeat = time.Now()
+				if err := h.heartbeat(ctx); err != nil && ctx.Err() == nil {
+					h.log.Error("ws heartbeat failed", "err", err)
+				}
 			}
 		}
 	}
@@ -387,7 +441,7 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 		}
 	}
 	h.mu.Unlock()
-	if len(subs) == 0 || (!full && !newTags && len(dirty) == 0 && len(points) == 0 && len(stops) == 0) {
+	if len(subs) == 0 || (!full && !newTags && len(dirty) == 0 && len(points) == 0 && len(stops) == 0 && len(h.boardWaiting) == 0) {
 		return nil
 	}
 
@@ -414,6 +468,24 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 				continue
 			}
 			msgs, err = h.timelineDelta(ctx, id, r, stops, full, nowMS)
+		case strings.HasPrefix(topic, topicBoard):
+			id, ok := boardTopic(topic)
+			if !ok {
+				continue
+			}
+			// A board is rendered once here and the same prepared frame
+			// goes to every TV that shows it.
+			pm, err := h.boardDelta(ctx, pd, id, dirty, stops, full, nowMS)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if pm != nil {
+				for _, c := range cs {
+					h.trySend(c, pm)
+				}
+			}
+			continue
 		default:
 			id, ok := machineTopic(topic)
 			if !ok {
@@ -440,7 +512,8 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 		}
 		for _, c := range cs {
 			if c.restricted {
-				h.trySend(c, h.tick)
+				// Never reached: a restricted client holds board
+				// topics only. Kept as a guard, not a path.
 				continue
 			}
 			h.trySend(c, pm)
@@ -604,6 +677,11 @@ func (h *hub) snapshot(ctx context.Context, topics []string) ([]any, error) {
 			msgs = append(msgs, m...)
 			continue
 		}
+		if _, ok := boardTopic(t); ok {
+			// Sent on its own (boardSnapshot): a board frame is a
+			// prepared message shared with the board's other TVs.
+			continue
+		}
 		if t == topicPlant {
 			g, err := h.s.grid(ctx)
 			if err != nil {
@@ -656,13 +734,14 @@ func (s *Server) websocket(c echo.Context) error {
 	h := s.hub
 	cl := &client{h: h, conn: conn, send: make(chan *websocket.PreparedMessage, sendBuffer), quit: make(chan struct{})}
 	if p, ok := c.Get(principalKey).(caller); ok && p.isToken {
-		cl.restricted = true
+		cl.restricted, cl.token = true, p.token
 	}
 	if !h.register(cl) {
 		cl.stop(closeServiceRestart, "service restart")
 		return nil
 	}
-	hello, err := prepare(helloMsg{Type: "hello", Version: s.cfg.Version, ServerMS: s.now().UnixMilli()})
+	hello, err := prepare(helloMsg{Type: "hello", Version: s.cfg.Version, ServerMS: s.now().UnixMilli(),
+		BeatMS: time.Duration(h.beatEvery.Load()).Milliseconds()})
 	if err == nil {
 		h.trySend(cl, hello)
 	}
@@ -697,7 +776,11 @@ func (c *client) readPump(ctx context.Context) {
 		}
 		topics := validTopics(req.Sub)
 		if c.restricted {
-			topics = onlyPlant(topics)
+			var err error
+			if topics, err = h.s.grantedBoards(ctx, c.token, topics); err != nil {
+				h.log.Error("ws subscribe failed", "err", err)
+				continue
+			}
 		}
 		h.mu.Lock()
 		if _, ok := h.clients[c]; !ok {
@@ -706,11 +789,15 @@ func (c *client) readPump(ctx context.Context) {
 		}
 		h.setTopicsLocked(c, topics)
 		h.mu.Unlock()
-		if c.restricted {
-			if len(topics) > 0 {
-				h.trySend(c, h.tick)
+		for _, t := range topics {
+			if id, ok := boardTopic(t); ok {
+				pm, err := h.boardSnapshot(ctx, id)
+				if err != nil {
+					h.log.Error("ws board snapshot failed", "board", id, "err", err)
+					continue
+				}
+				h.trySend(c, pm)
 			}
-			continue
 		}
 		msgs, err := h.snapshot(ctx, topics)
 		if err != nil {
@@ -742,6 +829,8 @@ func validTopics(in []string) []string {
 			t = downtimeTopic(lineID, show)
 		} else if id, r, ok := parseTimelineTopic(t); ok {
 			t = timelineTopic(id, r.Key)
+		} else if id, ok := boardTopic(t); ok {
+			t = topicBoard + strconv.FormatInt(id, 10)
 		} else if t != topicPlant {
 			continue
 		}
@@ -907,12 +996,179 @@ func (h *hub) operatorStop(ctx context.Context, id, nowMS int64) ([]any, error) 
 	return []any{htmlMsg{Type: "html", ID: "op-stop", HTML: html}}, nil
 }
 
-// onlyPlant keeps the plant topic, the one a restricted client may hold.
-func onlyPlant(topics []string) []string {
-	for _, t := range topics {
-		if t == topicPlant {
-			return []string{topicPlant}
+// boardTopic parses "board:5".
+func boardTopic(t string) (int64, bool) {
+	rest, ok := strings.CutPrefix(t, topicBoard)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// boardDelta is a board's frame for this flush, or nil when the board has
+// nothing new: it is rendered on a full refresh, or when one of its machines
+// changed, at most once per boardMinGap (a change within the gap waits for
+// a later flush, never lost).
+func (h *hub) boardDelta(ctx context.Context, pd *plantData, id int64, dirty, stops map[int64]struct{}, full bool, nowMS int64) (*websocket.PreparedMessage, error) {
+	b, err := h.s.store.Board(ctx, id)
+	if errors.Is(err, plant.ErrNotFound) {
+		// Deleted: the TV reloads and shows why (its token went with it).
+		delete(h.boardWaiting, id)
+		return prepare([]any{reloadMsg{Type: "reload"}})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ws: board %d: %w", id, err)
+	}
+	touched := full || h.boardWaiting[id]
+	for _, l := range pd.lines {
+		if touched {
+			break
+		}
+		if len(b.LineIDs) > 0 && !slices.Contains(b.LineIDs, l.ID) {
+			continue
+		}
+		for _, m := range l.Machines {
+			_, d := dirty[m.ID]
+			_, st := stops[m.ID]
+			if d || st {
+				touched = true
+				break
+			}
 		}
 	}
+	if !touched {
+		return nil, nil
+	}
+	h.mu.Lock()
+	last := h.boards[id].at
+	h.mu.Unlock()
+	if !full && time.Since(last) < boardMinGap {
+		h.boardWaiting[id] = true
+		return nil, nil
+	}
+	delete(h.boardWaiting, id)
+	return h.renderBoard(ctx, b, pd.lines, nowMS)
+}
+
+// boardSnapshot is the frame a TV gets when it (re)connects: the board's
+// latest frame when it is fresh, else a new one.
+func (h *hub) boardSnapshot(ctx context.Context, id int64) (*websocket.PreparedMessage, error) {
+	h.mu.Lock()
+	f, ok := h.boards[id]
+	h.mu.Unlock()
+	if ok && time.Since(f.at) < boardMinGap {
+		return f.pm, nil
+	}
+	b, err := h.s.store.Board(ctx, id)
+	if errors.Is(err, plant.ErrNotFound) {
+		return prepare([]any{reloadMsg{Type: "reload"}})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ws: board %d: %w", id, err)
+	}
+	pd, err := h.loadPlant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.renderBoard(ctx, b, pd.lines, h.s.now().UnixMilli())
+}
+
+// renderBoard renders a board's live part as one frame and keeps it for
+// the snapshots of TVs that connect next.
+func (h *hub) renderBoard(ctx context.Context, b db.Board, lines []plant.Line, nowMS int64) (*websocket.PreparedMessage, error) {
+	body, err := h.s.displayBodyOf(ctx, b, lines, nowMS)
+	if err != nil {
+		return nil, fmt.Errorf("ws: board %d: %w", b.ID, err)
+	}
+	html, err := renderString(ctx, views.DisplayLive(body))
+	if err != nil {
+		return nil, fmt.Errorf("ws: render board %d: %w", b.ID, err)
+	}
+	pm, err := prepare([]any{htmlMsg{Type: "html", ID: "display-live", HTML: html}})
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.boards[b.ID] = boardFrame{pm: pm, at: time.Now()}
+	h.mu.Unlock()
+	h.boardRenders.Add(1)
+	return pm, nil
+}
+
+// heartbeat tells every client that holds a board that the server is
+// there, and first closes display-token clients whose token was revoked or
+// no longer grants their boards (an admin edited the playlist).
+func (h *hub) heartbeat(ctx context.Context) error {
+	h.mu.Lock()
+	var cs []*client
+	restricted := false
+	for c := range h.clients {
+		for _, t := range c.topics {
+			if strings.HasPrefix(t, topicBoard) {
+				cs = append(cs, c)
+				restricted = restricted || c.restricted
+				break
+			}
+		}
+	}
+	// Forget frames of boards nobody shows any more.
+	for id := range h.boards {
+		if len(h.topics[topicBoard+strconv.FormatInt(id, 10)]) == 0 {
+			delete(h.boards, id)
+		}
+	}
+	h.mu.Unlock()
+	if len(cs) == 0 {
+		return nil
+	}
+	var live map[int64]db.Token
+	var boards []db.Board
+	if restricted {
+		toks, err := h.s.store.Tokens(ctx)
+		if err != nil {
+			return fmt.Errorf("ws: heartbeat: tokens: %w", err)
+		}
+		live = make(map[int64]db.Token, len(toks))
+		for _, t := range toks {
+			if t.RevokedMS == 0 {
+				live[t.ID] = t
+			}
+		}
+		if boards, err = h.s.store.Boards(ctx); err != nil {
+			return fmt.Errorf("ws: heartbeat: boards: %w", err)
+		}
+	}
+	pm, err := prepare(heartbeatMsg{Type: "heartbeat", Version: h.s.cfg.Version, ServerMS: h.s.now().UnixMilli()})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.restricted && !h.stillGranted(c, live, boards) {
+			h.unregister(c)
+			c.stop(closeRevoked, "display link revoked")
+			continue
+		}
+		h.trySend(c, pm)
+	}
 	return nil
+}
+
+// stillGranted says whether a display-token client's token is live and
+// still grants every board it holds.
+func (h *hub) stillGranted(c *client, live map[int64]db.Token, boards []db.Board) bool {
+	t, ok := live[c.token.ID]
+	if !ok {
+		return false
+	}
+	h.mu.Lock()
+	topics := slices.Clone(c.topics)
+	h.mu.Unlock()
+	for _, topic := range topics {
+		id, ok := boardTopic(topic)
+		if !ok || !boardGranted(t.Scope, id, boards) {
+			return false
+		}
+	}
+	return true
 }
