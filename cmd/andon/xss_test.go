@@ -38,6 +38,7 @@ const (
 	xssSkipped   = `<img src=x onerror=window.__xss=12>`
 	xssPrefix    = `acme/<svg onload=window.__xss=13>`
 	xssLine2     = `'><img src=x onerror=window.__xss=14>`
+	xssBoard     = `<img src=x onerror=window.__xss=15>`
 )
 
 // TestStoredXSS publishes hostile topics, metric names, units and payloads,
@@ -126,6 +127,13 @@ func TestStoredXSS(t *testing.T) {
 
 	admin := s.login(t, "admin")
 	checkExportsEscaped(t, s, admin)
+	// Wall-display boards of each layout with a hostile name, showing the
+	// hostile line, as an admin makes them.
+	boards := map[string]string{}
+	for _, layout := range []string{"tiles", "line", "pareto"} {
+		id, _ := boardLink(t, s, admin, xssBoard+" "+layout, layout, url.Values{"line": {strconv.FormatInt(line, 10)}})
+		boards[layout] = id
+	}
 
 	b := browser(t)
 	bctx, bcancel := context.WithTimeout(b, 60*time.Second)
@@ -161,6 +169,10 @@ func TestStoredXSS(t *testing.T) {
 		{"/admin/tokens", nil},
 		{"/admin/devices", []string{xssDevice, xssPrefix}},
 		{"/admin/audit", []string{xssComment, xssDevice}},
+		{"/admin/boards", []string{xssBoard + " tiles", xssLine}},
+		{"/display/" + boards["tiles"], []string{xssBoard + " tiles", xssMachine, xssLine}},
+		{"/display/" + boards["line"], []string{xssBoard + " line", xssLine}},
+		{"/display/" + boards["pareto"], []string{xssBoard + " pareto", xssLine}},
 	} {
 		name := strings.TrimPrefix(pg.path, "/")
 		if name == "" {
