@@ -102,6 +102,11 @@ type Writer struct {
 	queued  atomic.Int64 // readings queued, for the gauge
 	commits atomic.Int64 // transactions committed, for tests
 
+	jobs chan job // maintenance steps (Do), run between batches
+	// noRollups skips the rollups: only BenchmarkWriter sets it, to
+	// measure what they cost.
+	noRollups bool
+
 	// failing is the error of the last write transaction while writes fail
 	// (a full disk, a broken file), nil once one commits; failSince is when
 	// the failing began.
@@ -181,6 +186,7 @@ func NewWriter(s *Store, cfg WriterConfig) *Writer {
 		log:      cfg.Logger,
 		sem:      semaphore.NewWeighted(int64(cfg.QueueReadings)),
 		kick:     make(chan struct{}, 1),
+		jobs:     make(chan job),
 		closing:  closing,
 		close:    cancel,
 		machines: make(map[plant.Path]int64),
@@ -362,6 +368,9 @@ func (w *Writer) Run(ctx context.Context) error {
 			return nil
 		case <-tick:
 			w.tick(wctx)
+			continue
+		case j := <-w.jobs:
+			j.done <- w.runJob(wctx, j.fn)
 			continue
 		case <-w.kick:
 		}
@@ -602,6 +611,13 @@ func (w *Writer) writeBatch(ctx context.Context, st *stmts, parts []part, pendin
 			return fmt.Errorf("db: write: trim rejects: %w", err)
 		}
 	}
+	// Rollups commit with their readings, so a chart never sees a minute
+	// whose aggregate disagrees with the rows below it.
+	if !w.noRollups {
+		if err := rollup(ctx, t, b.stored); err != nil {
+			return err
+		}
+	}
 	if w.cfg.Hook != nil && len(b.stored) > 0 {
 		b.hooked = true
 		if err := w.cfg.Hook.Apply(ctx, tx, b.stored, nowMS); err != nil {
@@ -642,6 +658,50 @@ func (w *Writer) tickTx(ctx context.Context) (err error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("db: tick: commit: %w", err)
+	}
+	return nil
+}
+
+// job is one maintenance step handed to the writer goroutine by Do.
+type job struct {
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// Do runs fn in a transaction of its own on the writer goroutine, between
+// batches, and returns its error (or the commit's). Background maintenance
+// (the rollup backfill, retention) goes through here in small steps: the
+// write connection has one owner, so a step never waits on a lock held by
+// ingest and ingest waits at most one step. Do returns ErrClosed once the
+// writer stops, or ctx's error if ctx ends before the writer takes the step.
+func (w *Writer) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	j := job{fn: fn, done: make(chan error, 1)}
+	select {
+	case w.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.closing.Done():
+		return ErrClosed
+	}
+	// Taken: Run finishes it before anything else, so this wait is short.
+	return <-j.done
+}
+
+func (w *Writer) runJob(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
+	tx, err := w.s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: step: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: step: commit: %w", err)
 	}
 	return nil
 }
@@ -897,6 +957,7 @@ type stmts struct {
 	reading, last, unit, reject, trim  *sql.Stmt
 	selAsset, insAsset, selTag, insTag *sql.Stmt
 	selWord, insWord                   *sql.Stmt
+	roll1m, roll1h, counts             *sql.Stmt
 	all                                []*sql.Stmt
 }
 
@@ -904,6 +965,7 @@ type txStmts struct {
 	reading, last, unit, reject, trim  *sql.Stmt
 	selAsset, insAsset, selTag, insTag *sql.Stmt
 	selWord, insWord                   *sql.Stmt
+	roll1m, roll1h, counts             *sql.Stmt
 	all                                []*sql.Stmt
 }
 
@@ -924,6 +986,9 @@ func (w *Writer) prepare(ctx context.Context) (*stmts, error) {
 		{&st.insTag, "INSERT INTO tags(machine_id, metric, topic, text, unit, role, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"},
 		{&st.selWord, "SELECT id FROM words WHERE word = ?"},
 		{&st.insWord, "INSERT INTO words(word) VALUES (?)"},
+		{&st.roll1m, upsertRollupSQL("rollups_1m")},
+		{&st.roll1h, upsertRollupSQL("rollups_1h")},
+		{&st.counts, addCountsSQL},
 	}
 	for _, d := range defs {
 		s, err := w.s.w.PrepareContext(ctx, d.query)
@@ -955,6 +1020,7 @@ func (st *stmts) in(ctx context.Context, tx *sql.Tx) *txStmts {
 	t.selAsset, t.insAsset = bind(st.selAsset), bind(st.insAsset)
 	t.selTag, t.insTag = bind(st.selTag), bind(st.insTag)
 	t.selWord, t.insWord = bind(st.selWord), bind(st.insWord)
+	t.roll1m, t.roll1h, t.counts = bind(st.roll1m), bind(st.roll1h), bind(st.counts)
 	return t
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"andon/db"
 	"andon/plant"
 )
 
@@ -27,9 +28,14 @@ type seriesJSON struct {
 	Unit   string    `json:"unit"`
 	T      []float64 `json:"t"`
 	V      []float64 `json:"v"`
+	// Res is the resolution the points come from (raw, 1m or 1h); Bucket
+	// the envelope's bucket width in ms, 0 when the points are the rows.
+	Res    string `json:"res"`
+	Bucket int64  `json:"bucket_ms"`
 }
 
-// apiSeries serves GET /api/v1/tags/:id/series?from=MS&to=MS&max=N.
+// apiSeries serves GET /api/v1/tags/:id/series?from=MS&to=MS&max=N&res=raw|1m|1h
+// (res absent or auto: chosen by the range).
 func (s *Server) apiSeries(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -61,16 +67,22 @@ func (s *Server) apiSeries(c echo.Context) error {
 		}
 		maxPoints = n
 	}
+	res, err := db.ParseResolution(c.QueryParam("res"))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "res must be raw, 1m, 1h or auto")
+	}
 	ctx := c.Request().Context()
 	tag, err := s.tagByID(c, id)
 	if err != nil {
 		return err
 	}
-	pts, err := s.store.Series(ctx, id, from, to, maxPoints)
+	sr, err := s.store.SeriesAt(ctx, id, from, to, maxPoints, res)
 	if err != nil {
 		return fmt.Errorf("web: series of tag %d: %w", id, err)
 	}
-	out := seriesJSON{Tag: id, Metric: tag.Metric, Unit: tag.Unit, T: make([]float64, 0, len(pts)), V: make([]float64, 0, len(pts))}
+	pts := sr.Points
+	out := seriesJSON{Tag: id, Metric: tag.Metric, Unit: tag.Unit, T: make([]float64, 0, len(pts)), V: make([]float64, 0, len(pts)),
+		Res: string(sr.Res), Bucket: sr.BucketMS}
 	for _, p := range pts {
 		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
 			continue

@@ -58,6 +58,7 @@ var routeRules = map[string]access{
 	"POST /admin/tokens/:id/revoke":    admin,
 	"GET /admin/audit":                 admin,
 	"GET /admin/audit.csv":             admin,
+	"GET /admin/storage":               admin,
 	"GET /admin/devices":               admin,
 	"POST /admin/devices":              admin,
 	"POST /admin/devices/:id/disabled": admin,

@@ -48,6 +48,7 @@ func (s *Server) routes() *echo.Echo {
 	s.userRoutes(e)
 	s.handle(e, http.MethodGet, "/admin/audit", s.adminAudit, admin)
 	s.handle(e, http.MethodGet, "/admin/audit.csv", s.adminAuditCSV, admin)
+	s.handle(e, http.MethodGet, "/admin/storage", s.adminStorage, admin)
 	s.deviceRoutes(e)
 	s.boardRoutes(e)
 	s.displayRoutes(e)

@@ -28,6 +28,7 @@ type Store interface {
 	AuditStore
 	DeviceStore
 	BoardStore
+	HistoryStore
 }
 
 // PageStore is what the overview, machine, admin-list and API pages need.

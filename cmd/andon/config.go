@@ -7,10 +7,13 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"andon/db"
 )
 
 // serveConfig is everything `andon serve` needs, loaded once from defaults,
@@ -38,6 +41,13 @@ type serveConfig struct {
 	MQTTSListen   string        // MQTT over TLS listen address, used with --tls-cert; "off" to disable
 	MQTTCA        string        // CA file for an external broker's certificate (mqtts://)
 	SessionIdle   time.Duration // a login ends after this long without use
+
+	// History retention (the YAML `retention:` section): how long each
+	// resolution is kept (0: forever) and the database's size cap (0: none).
+	KeepRaw    keepFlag
+	KeepMinute keepFlag
+	KeepHour   keepFlag
+	MaxDBSize  sizeFlag
 
 	location *time.Location
 	// explicit records which settings the user gave (flag, env or file), so
@@ -78,6 +88,96 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MQTTSListen, "mqtts-listen", ":8883", "MQTT over TLS listen address (with --tls-cert), or \"off\"")
 	fs.StringVar(&c.MQTTCA, "mqtt-ca", "", "CA certificate file (PEM) to trust for an external broker reached with mqtts://")
 	fs.DurationVar(&c.SessionIdle, "session-idle", 12*time.Hour, "a login ends after this long without use")
+	c.KeepRaw, c.KeepMinute, c.KeepHour = keepFlag(db.DefaultKeepRaw), keepFlag(db.DefaultKeepMinute), keepFlag(db.DefaultKeepHour)
+	fs.Var(&c.KeepRaw, "retention-raw", "how long raw readings are kept: 90d, 2y, 36h, or forever")
+	fs.Var(&c.KeepMinute, "retention-1m", "how long 1-minute rollups are kept")
+	fs.Var(&c.KeepHour, "retention-1h", "how long 1-hour rollups are kept")
+	fs.Var(&c.MaxDBSize, "retention-max-size", "database size cap, e.g. 20GB; the oldest raw readings go first, then 1-minute rollups (default none)")
+}
+
+// keepFlag is a retention period: a Go duration, or whole days (90d) or
+// years of 365 days (2y); "forever" (or 0) keeps for ever.
+type keepFlag time.Duration
+
+func (k *keepFlag) String() string {
+	d := time.Duration(*k)
+	switch {
+	case d <= 0:
+		return "forever"
+	case d%(365*24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(365*24*time.Hour)), 10) + "y"
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+func (k *keepFlag) Set(v string) error {
+	v = strings.TrimSpace(strings.ToLower(v))
+	if v == "forever" || v == "0" || v == "off" {
+		*k = 0
+		return nil
+	}
+	var d time.Duration
+	if n, unit := strings.TrimRight(v, "dy"), strings.TrimLeft(v, "0123456789"); (unit == "d" || unit == "y") && n != "" {
+		days, err := strconv.Atoi(n)
+		if err != nil || days > 100*365 {
+			return fmt.Errorf("%q: want a number of days or years up to 100 years", v)
+		}
+		if unit == "y" {
+			days *= 365
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("%q: want 90d, 2y, 36h or forever", v)
+		}
+	}
+	// Retention works in whole hours; anything shorter would delete what
+	// the current hour's rollups are still being built from.
+	if d < time.Hour {
+		return fmt.Errorf("%q: keep at least 1h, or forever", v)
+	}
+	*k = keepFlag(d)
+	return nil
+}
+
+// sizeFlag is a size in bytes written with a unit: 500MB, 20GB, 1.5TB
+// (powers of 1000; KiB/MiB/GiB/TiB for powers of 1024); "" or 0 for none.
+type sizeFlag int64
+
+func (z *sizeFlag) String() string {
+	if *z <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*z), 10) + "B"
+}
+
+func (z *sizeFlag) Set(v string) error {
+	v = strings.TrimSpace(strings.ToUpper(v))
+	if v == "" || v == "0" || v == "OFF" || v == "NONE" {
+		*z = 0
+		return nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+			if err != nil || f <= 0 || f*u.mult > 1e15 {
+				return fmt.Errorf("%q: want a size such as 500MB or 20GB", v)
+			}
+			if f*u.mult < 10e6 {
+				return fmt.Errorf("%q: a cap under 10MB leaves no room for history", v)
+			}
+			*z = sizeFlag(f * u.mult)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: want a size with a unit, such as 500MB or 20GB", v)
 }
 
 func (c *serveConfig) validate() error {
@@ -219,6 +319,19 @@ func readConfigFile(path string) (map[string]string, error) {
 	for k, v := range raw {
 		if k == "plant" {
 			continue // the plant's set-up, read by readPlantSection
+		}
+		if sub, ok := v.(map[string]any); ok && k == "retention" {
+			// retention: {raw: 90d, 1m: 2y, 1h: forever, max_size: 20GB}
+			// is the flags --retention-raw, --retention-1m, ...
+			for sk, sv := range sub {
+				switch sv.(type) {
+				case string, bool, int, float64:
+					out["retention_"+sk] = fmt.Sprint(sv)
+				default:
+					return nil, fmt.Errorf("config %s: retention: %s: want a single value, got %T", path, sk, sv)
+				}
+			}
+			continue
 		}
 		switch v := v.(type) {
 		case string:

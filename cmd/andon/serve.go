@@ -162,6 +162,16 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		OnCommit:   func(rs []plant.Stored, newTags bool) { site.Committed(rs, newTags) },
 		Hook:       engine,
 	})
+	// History: old readings' rollups are built and retention enforced in
+	// the background, in small steps through the writer (db/retention.go).
+	retention, err := db.NewRetention(ctx, writer, db.RetentionConfig{
+		Raw: time.Duration(cfg.KeepRaw), Minute: time.Duration(cfg.KeepMinute), Hour: time.Duration(cfg.KeepHour),
+		MaxBytes: int64(cfg.MaxDBSize), Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	reg.MustRegister(db.NewStorageCollector(store))
 	site, err = web.New(web.Config{
 		Store:         store,
 		Logger:        log,
@@ -274,6 +284,8 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			return nil
 		})
 	}
+	g.Go(func() error { return db.RunBackfill(gctx, writer, db.BackfillConfig{Logger: log}) })
+	g.Go(func() error { return retention.Run(gctx) })
 	g.Go(func() error { return site.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

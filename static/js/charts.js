@@ -1,5 +1,8 @@
 // Charts of the machine page: one uPlot per numeric tag, sized to its
 // container, fed by the series API and then by live points from /ws.
+// Drag across a chart to zoom: it fetches the zoomed range again, so the
+// server answers from a finer resolution (raw, 1m or 1h, chosen by the
+// range); double-click goes back to the live range.
 // Exposes window.AndonCharts for app.js.
 (function () {
   'use strict';
@@ -53,7 +56,18 @@
       height: Math.max(150, c.el.clientHeight),
       tzDate: tzDateFn(),
       legend: { show: false },
-      cursor: { drag: { x: false, y: false } },
+      // The selection is ours to handle (setSelect below): uPlot must not
+      // zoom into the coarse points it holds.
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      hooks: {
+        setSelect: [function (u) {
+          var sel = u.select;
+          if (sel.width < 3) return;
+          var lo = u.posToVal(sel.left, 'x'), hi = u.posToVal(sel.left + sel.width, 'x');
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          zoomTo(c, Math.round(lo * 1000), Math.round(hi * 1000));
+        }]
+      },
       scales: { x: { time: true } },
       series: [
         {},
@@ -92,6 +106,7 @@
       ]
     };
     c.plot = new uPlot(opts, c.data, c.el);
+    c.plot.over.addEventListener('dblclick', function () { zoomTo(c, 0, 0); });
     if ('ResizeObserver' in window) {
       new ResizeObserver(function () {
         if (c.plot) c.plot.setSize({ width: Math.max(200, c.el.clientWidth), height: Math.max(150, c.el.clientHeight) });
@@ -99,7 +114,33 @@
     }
   }
 
+  // zoomTo shows [fromMS, toMS] with data fetched for it; (0, 0) goes back
+  // to the live range. A zoom narrower than ten seconds is a stray click.
+  function zoomTo(c, fromMS, toMS) {
+    if (fromMS || toMS) {
+      if (toMS - fromMS < 10000) return;
+      c.zoom = { from: fromMS, to: toMS };
+    } else {
+      if (!c.zoom) return;
+      c.zoom = null;
+    }
+    c.el.dataset.zoomed = c.zoom ? '1' : '';
+    fetchSeries(c);
+  }
+
   function redraw(c) {
+    if (c.zoom) {
+      // A zoomed chart is a still picture of its range: no trimming, no
+      // live points, until it goes back.
+      c.el.dataset.points = String(c.data[0].length);
+      if (!c.plot) return;
+      c.plot.batch(function () {
+        c.plot.setData(c.data, false);
+        c.plot.setScale('x', { min: c.zoom.from / 1000, max: c.zoom.to / 1000 });
+        c.plot.setScale('y', yRange(c.data[1]));
+      });
+      return;
+    }
     // Trim what fell out of the range, so memory stays flat on a wall screen.
     var min = Date.now() / 1000 - rangeMS / 1000;
     var t = c.data[0], v = c.data[1];
@@ -148,8 +189,12 @@
     var gen = ++c.gen;
     c.fetching = true;
     c.buffer = [];
-    var to = Date.now();
-    var url = '/api/v1/tags/' + encodeURIComponent(c.tag) + '/series?from=' + (to - rangeMS) + '&to=' + to + '&max=2000';
+    var to = Date.now(), from = to - rangeMS;
+    if (c.zoom) {
+      from = c.zoom.from;
+      to = c.zoom.to;
+    }
+    var url = '/api/v1/tags/' + encodeURIComponent(c.tag) + '/series?from=' + from + '&to=' + to + '&max=2000';
     fetch(url, { credentials: 'same-origin' })
       .then(function (r) {
         if (!r.ok) throw new Error('HTTP ' + r.status);
@@ -158,6 +203,9 @@
       .then(function (d) {
         if (gen !== c.gen) return;
         c.data = [d.t || [], d.v || []];
+        // Which resolution answered, for tests and a look in devtools.
+        c.el.dataset.res = d.res || '';
+        c.el.dataset.fetches = String((parseInt(c.el.dataset.fetches || '0', 10)) + 1);
         for (var i = 0; i < c.buffer.length; i++) append(c, c.buffer[i][0], c.buffer[i][1]);
         c.buffer = [];
         c.fetching = false;
@@ -174,6 +222,7 @@
 
   function setRange(key, ms, push) {
     rangeMS = ms;
+    charts.forEach(function (c) { c.zoom = null; c.el.dataset.zoomed = ''; });
     if (section) {
       section.dataset.range = key;
       section.dataset.rangeMs = String(ms);
@@ -195,7 +244,7 @@
       rangeMS = parseInt(section.dataset.rangeMs || '3600000', 10);
       var els = section.querySelectorAll('.chart[data-tag]');
       for (var i = 0; i < els.length; i++) {
-        charts.push({ tag: parseInt(els[i].dataset.tag, 10), el: els[i], plot: null, data: [[], []], buffer: [], fetching: false, gen: 0 });
+        charts.push({ tag: parseInt(els[i].dataset.tag, 10), el: els[i], plot: null, data: [[], []], buffer: [], fetching: false, gen: 0, zoom: null });
       }
       var links = document.querySelectorAll('.range[data-range]');
       for (var j = 0; j < links.length; j++) {
@@ -216,7 +265,9 @@
       for (var i = 0; i < charts.length; i++) {
         var c = charts[i];
         if (c.tag !== tag) continue;
-        if (c.fetching) {
+        if (c.zoom) {
+          continue;
+        } else if (c.fetching) {
           c.buffer.push([t, v]);
         } else if (append(c, t, v)) {
           setMessage(c, '');
