@@ -88,6 +88,21 @@ var routeRules = map[string]access{
 	"GET /ws":                     viewer,
 
 	"GET /display/:board": display,
+
+	// Exports (export.go, api_v1.go): the access of the page each comes from.
+	"GET /export/readings.csv": viewer,
+	"GET /export/downtime.csv": viewer,
+	"GET /export/kpis.csv":     viewer,
+	"GET /export/tags.csv":     admin,
+	"GET /admin/backup":        admin,
+	"GET /api/v1/tags":         apiRead,
+	"GET /api/v1/tags.csv":     apiRead,
+	"GET /api/v1/readings":     apiRead,
+	"GET /api/v1/readings.csv": apiRead,
+	"GET /api/v1/downtime":     apiRead,
+	"GET /api/v1/downtime.csv": apiRead,
+	"GET /api/v1/kpis":         apiRead,
+	"GET /api/v1/kpis.csv":     apiRead,
 }
 
 // callerKind is one kind of caller in the route table.

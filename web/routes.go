@@ -52,6 +52,7 @@ func (s *Server) routes() *echo.Echo {
 	s.deviceRoutes(e)
 	s.boardRoutes(e)
 	s.displayRoutes(e)
+	s.exportRoutes(e) // CSV downloads, /api/v1 JSON, /admin/backup (export.go)
 
 	s.handle(e, http.MethodGet, "/api/v1/machines", s.apiMachines, apiRead)
 	s.handle(e, http.MethodGet, "/api/v1/tags/:id/series", s.apiSeries, apiRead)

@@ -28,6 +28,7 @@ type Store interface {
 	AuditStore
 	DeviceStore
 	BoardStore
+	ExportStore // exports, the JSON API and backups (export.go)
 	HistoryStore
 }
 

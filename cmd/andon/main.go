@@ -52,6 +52,8 @@ usage:
   andon simulate  --mqtt-url URL [--machines N] [--rate HZ]
   andon user      add|list|passwd|disable|enable --data DIR [--name NAME] [--role ROLE]
   andon device    add|list|disable|enable|passwd --data DIR [--name USER] [--prefix TOPIC/PREFIX] [--generate]
+  andon export    --data DIR --kind readings|downtime|kpis|tags [--tags LIST] [--from T] [--to T] [--out FILE]
+  andon backup    --data DIR --out FILE
   andon version
 
 "andon COMMAND --help" lists a command's flags. Every flag has an ANDON_* environment
@@ -72,6 +74,10 @@ func (env *environment) run(ctx context.Context, args []string) error {
 		return env.deviceCmd(ctx, rest)
 	case "user":
 		return env.userCmd(ctx, rest)
+	case "export":
+		return env.exportCmd(ctx, rest)
+	case "backup":
+		return env.backupCmd(ctx, rest)
 	case "version", "--version", "-v":
 		fmt.Fprintf(env.stdout, "andon %s\n", version)
 		return nil
