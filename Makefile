@@ -31,8 +31,8 @@ test: deps check-generated
 	@if command -v gcc >/dev/null 2>&1; then \
 	  echo "CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 8m ./..."; \
 	  CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 8m ./... && \
-	  echo "tests kept out of the race run (a race inside paho.golang, see ingest/client_redeliver_test.go):" && \
-	  $(GO) test -count=1 -run 'TestClientStoreFailureRedelivers' ./ingest; \
+	  echo "tests kept out of the race run (a race inside paho.golang, see ingest/client_redeliver_test.go; the crash tests, slow under it):" && \
+	  $(GO) test -count=1 -run 'TestClientStoreFailureRedelivers|TestCrash' ./ingest ./cmd/andon; \
 	else \
 	  echo "no C compiler: running the tests without the race detector"; \
 	  $(GO) test -count=1 -timeout 8m ./...; \
