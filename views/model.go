@@ -18,10 +18,11 @@ type Page struct {
 	ZoneOffset  int    // minutes east of UTC now, for when ZoneName is ""
 	Now         time.Time
 	HeartbeatMS int64
-	Sub         string // what the page subscribes to on /ws: "plant", "machine:12" or ""
-	Nav         string // "overview", "tags", "rejects" for the current nav item
-	User        string // the logged-in user's name; "" when anonymous (open viewing) or a token
-	Role        string // "viewer", "operator", "admin"; "" when not logged in
+	Sub         string   // what the page subscribes to on /ws: "plant", "machine:12" or ""
+	Nav         string   // "overview", "tags", "rejects" for the current nav item
+	User        string   // the logged-in user's name; "" when anonymous (open viewing) or a token
+	Role        string   // "viewer", "operator", "admin"; "" when not logged in
+	Problems    []string // what is wrong right now, for the banner under the top bar
 }
 
 // IsAdmin is true for an admin's pages: only they see the Admin nav item.

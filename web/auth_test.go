@@ -86,6 +86,7 @@ var routeRules = map[string]access{
 	"POST /api/v1/readings":       apiIngest,
 	"GET /metrics":                apiRead,
 	"GET /ws":                     viewer,
+	"GET /api/v1/problems":        viewer,
 
 	"GET /display/:board": display,
 

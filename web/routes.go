@@ -60,6 +60,7 @@ func (s *Server) routes() *echo.Echo {
 
 	s.handle(e, http.MethodGet, "/ws", s.websocket, viewer)
 	s.handle(e, http.MethodGet, "/healthz", s.healthz, public)
+	s.handle(e, http.MethodGet, "/api/v1/problems", s.apiProblems, viewer)
 	// Prometheus scrapes with a read token as its bearer.
 	s.handle(e, http.MethodGet, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})), apiRead)
 

@@ -52,7 +52,10 @@ type Config struct {
 	HeartbeatMS int64          // default plant.DefaultHeartbeatMS
 	Location    *time.Location // plant time zone; default time.Local
 	Health      func(ctx context.Context) error
-	Now         func() time.Time
+	// Problems, if set, lists what is wrong now (a full disk, a lost broker)
+	// as sentences; every page shows them in a banner.
+	Problems func() []string
+	Now      func() time.Time
 	// Engine is told when an admin changes what it derives states from;
 	// nil: nobody to tell.
 	Engine Engine

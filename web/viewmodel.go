@@ -28,6 +28,7 @@ func (s *Server) page(c echo.Context, title, sub, nav string) views.Page {
 		Sub:         sub,
 		Nav:         nav,
 		ZoneOffset:  off / 60,
+		Problems:    s.problems(),
 	}
 	if c != nil {
 		if p2, ok := sessionOf(c); ok {

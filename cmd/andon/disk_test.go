@@ -91,6 +91,9 @@ func TestDiskFull(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "readings cannot be stored") {
 		t.Errorf("/healthz on a full disk = %d %s, want 503 saying readings cannot be stored", code, body)
 	}
+	if _, page := get(t, s.url("/downtime")); !strings.Contains(page, "Readings cannot be stored since") {
+		t.Errorf("pages do not say in their banner that readings cannot be stored")
+	}
 	if _, metrics := get(t, s.url("/metrics")); !strings.Contains(metrics, "andon_write_errors_total") || strings.Contains(metrics, "andon_write_errors_total 0\n") {
 		t.Errorf("/metrics does not count the failed writes")
 	}
@@ -127,6 +130,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	if code, body := get(t, s.url("/healthz")); code != 200 {
 		t.Errorf("/healthz after recovery = %d %s, want 200", code, body)
+	}
+	if _, body := get(t, s.url("/api/v1/problems")); body != `{"problems":[]}`+"\n" {
+		t.Errorf("problems after recovery: %s", body)
 	}
 	if err := s.shutdown(); err != nil {
 		t.Fatal(err)

@@ -172,6 +172,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	reg.MustRegister(db.NewStorageCollector(store))
+	var client *ingest.Client // set below, before the pages are served
 	site, err = web.New(web.Config{
 		Store:         store,
 		Logger:        log,
@@ -182,6 +183,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		HeartbeatMS:   settings.HeartbeatMS,
 		Location:      cfg.location,
 		Health:        health(store, writer),
+		Problems:      func() []string { return problems(writer, client, cfg.location) },
 		Engine:        engine,
 		OpenViewing:   cfg.OpenViewing,
 		SecureCookies: tlsCfg != nil,
@@ -211,7 +213,6 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	var client *ingest.Client
 	if cfg.MQTTURL != "" {
 		id, err := clientID(cfg.Data)
 		if err != nil {
@@ -476,4 +477,25 @@ func health(store *db.Store, writer *db.Writer) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// brokerGrace is how long the external broker may be out of reach before
+// the pages say so: the first connection and a quick reconnect are not news.
+var brokerGrace = 10 * time.Second
+
+// problems are what every page's banner says is wrong right now, in
+// sentences for the people on the shop floor.
+func problems(writer *db.Writer, client *ingest.Client, loc *time.Location) []string {
+	var out []string
+	if since, err := writer.Failing(); err != nil {
+		out = append(out, fmt.Sprintf("Readings cannot be stored since %s (%v). Pages show what is stored; devices keep what was not acknowledged and send it again.",
+			since.In(loc).Format("15:04"), err))
+	}
+	if client != nil {
+		if st := client.Status(); !st.Connected && time.Since(st.Since) > brokerGrace {
+			out = append(out, fmt.Sprintf("No connection to the MQTT broker %s since %s (%s): no readings arrive from it. Andon keeps trying to reconnect.",
+				st.URL, st.Since.In(loc).Format("15:04"), time.Since(st.Since).Round(time.Second)))
+		}
+	}
+	return out
 }

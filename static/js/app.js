@@ -138,6 +138,29 @@
     };
   }
 
+  // The banner of what is wrong (a lost broker, a full disk). Nothing
+  // arrives over the websocket to say so, so the page asks.
+  var problems = document.getElementById('problems');
+  function showProblems(list) {
+    while (problems.firstChild) problems.removeChild(problems.firstChild);
+    for (var i = 0; i < list.length; i++) {
+      var p = document.createElement('p');
+      p.textContent = list[i]; // text, never HTML: it may quote an error
+      problems.appendChild(p);
+    }
+    problems.hidden = list.length === 0;
+  }
+  function pollProblems() {
+    var req = new XMLHttpRequest();
+    req.open('GET', '/api/v1/problems');
+    req.onload = function () {
+      if (req.status !== 200) return;
+      try { showProblems(JSON.parse(req.responseText).problems || []); } catch (e) { /* keep the last */ }
+    };
+    req.send();
+  }
+  if (problems) setInterval(pollProblems, 15000);
+
   tick();
   setInterval(tick, 1000);
   if (window.AndonCharts) window.AndonCharts.init();
