@@ -31,6 +31,7 @@ type serveConfig struct {
 	Heartbeat    time.Duration
 	TimeZone     string
 	Synchronous  string
+	WriteQueue   int // readings waiting for their commit, at most
 	LogLevel     string
 	LogFormat    string
 
@@ -79,6 +80,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 30*time.Second, "a machine silent for longer than this shows as offline")
 	fs.StringVar(&c.TimeZone, "time-zone", "Local", "the plant's time zone (IANA name, e.g. Europe/Berlin)")
 	fs.StringVar(&c.Synchronous, "synchronous", "normal", "SQLite synchronous mode: normal, or full for power-loss durability")
+	fs.IntVar(&c.WriteQueue, "write-queue", 200_000, "readings waiting to be written, at most; beyond it QoS 1 publishers wait and QoS 0 readings are dropped")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.OpenViewing, "open-viewing", false, "let anyone view the pages without logging in (writes still need a login); on by default with --demo")
@@ -202,6 +204,9 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--time-zone %q: %w", c.TimeZone, err))
 	}
 	c.location = loc
+	if c.WriteQueue < 100 || c.WriteQueue > 10_000_000 {
+		errs = append(errs, fmt.Errorf("--write-queue %d: want 100 to 10,000,000 readings", c.WriteQueue))
+	}
 	switch strings.ToLower(c.Synchronous) {
 	case "normal", "full":
 	default:

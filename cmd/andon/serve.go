@@ -157,10 +157,11 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	}
 	defer engine.Close()
 	writer := db.NewWriter(store, db.WriterConfig{
-		Registerer: reg,
-		Logger:     log,
-		OnCommit:   func(rs []plant.Stored, newTags bool) { site.Committed(rs, newTags) },
-		Hook:       engine,
+		QueueReadings: cfg.WriteQueue,
+		Registerer:    reg,
+		Logger:        log,
+		OnCommit:      func(rs []plant.Stored, newTags bool) { site.Committed(rs, newTags) },
+		Hook:          engine,
 	})
 	// History: old readings' rollups are built and retention enforced in
 	// the background, in small steps through the writer (db/retention.go).
