@@ -14,7 +14,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: fuzz run build test deps apt check-generated generate lint vulncheck bench screenshots docker vendor clean
+.PHONY: fuzz soak run build test deps apt check-generated generate lint vulncheck bench screenshots docker vendor clean
 
 ## run: start Andon with the embedded broker, ./data and the built-in demo plant (http://localhost:8080)
 run:
@@ -93,6 +93,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./db/ ./ingest/...
 	$(GO) test -run '^$$' -bench IngestEmbedded -benchtime 20000x -count 3 ./cmd/andon
 	$(GO) test -run '^$$' -bench Pages -count 3 ./cmd/andon
+
+## soak: Andon under steady ingest and 200 websocket clients for SOAK (3m); heap and goroutines sampled into soak.csv
+SOAK ?= 3m
+soak:
+	ANDON_SOAK_DURATION=$(SOAK) ANDON_SOAK_OUT=$(CURDIR)/soak.csv $(GO) test -run '^$$' -bench Soak -benchtime 1x -timeout 60m ./cmd/andon
 
 ## screenshots: refresh docs/screenshots from the browser tests (demo plant, phone, desktop, 4K)
 screenshots: deps

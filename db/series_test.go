@@ -13,13 +13,13 @@ func TestSeriesAtPicksTheResolution(t *testing.T) {
 	ctx := context.Background()
 	w := NewWriter(s, WriterConfig{})
 	runWriter(t, w)
-	// 20 days of a reading every 30 s, flat 10, with one spike to 1000 and
+	// 20 days of a reading a minute, flat 10, with one spike to 1000 and
 	// one dip to -50 that every resolution must show.
 	end := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).UnixMilli()
 	start := end - 20*86_400_000
-	spike, dip := end-5*86_400_000+17*30_000, end-86_400_000/2+3*30_000
+	spike, dip := end-5*86_400_000+17*60_000, end-86_400_000/2+3*60_000
 	var rs []plant.Reading
-	for ts := start; ts < end; ts += 30_000 {
+	for ts := start; ts < end; ts += 60_000 {
 		v := 10.0
 		switch ts {
 		case spike:

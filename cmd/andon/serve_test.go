@@ -149,7 +149,7 @@ func machineIDs(t testing.TB, s *server) map[string]int64 {
 }
 
 // wsClient subscribes to topics on the server's /ws.
-func wsClient(t *testing.T, s *server, subs ...string) *websocket.Conn {
+func wsClient(t testing.TB, s *server, subs ...string) *websocket.Conn {
 	t.Helper()
 	hdr := http.Header{"Origin": {"http://" + s.addrs.HTTP}}
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+s.addrs.HTTP+"/ws", hdr)
