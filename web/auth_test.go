@@ -95,6 +95,7 @@ var routeRules = map[string]access{
 	"GET /export/downtime.csv": viewer,
 	"GET /export/kpis.csv":     viewer,
 	"GET /export/tags.csv":     admin,
+	"GET /export/rejects.csv":  admin,
 	"GET /admin/backup":        admin,
 	"GET /api/v1/tags":         apiRead,
 	"GET /api/v1/tags.csv":     apiRead,

@@ -34,6 +34,7 @@ const (
 	ExportDowntime = "downtime"
 	ExportKPIs     = "kpis"
 	ExportTags     = "tags"
+	ExportRejects  = "rejects"
 )
 
 // Export limits: every number a caller sends is bounded.
@@ -106,8 +107,10 @@ func (s *Server) export(ctx context.Context, t table, x Export) error {
 		return s.exportKPIs(ctx, t, x)
 	case ExportTags:
 		return s.exportTags(ctx, t)
+	case ExportRejects:
+		return s.exportRejects(ctx, t)
 	}
-	return fmt.Errorf("web: export %q: want readings, downtime, kpis or tags: %w", x.Kind, plant.ErrInvalid)
+	return fmt.Errorf("web: export %q: want readings, downtime, kpis, tags or rejects: %w", x.Kind, plant.ErrInvalid)
 }
 
 // checkRange validates [from, to) against a bound.
@@ -396,6 +399,28 @@ func (s *Server) exportTags(ctx context.Context, t table) error {
 	return nil
 }
 
+// exportRejects writes the messages of /admin/rejects, newest first. A
+// payload is bytes from a device: it is written as text, with what is not
+// UTF-8 replaced, so the file stays valid UTF-8.
+func (s *Server) exportRejects(ctx context.Context, t table) error {
+	rejects, err := s.store.Rejects(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("web: rejects: %w", err)
+	}
+	if err := t.header([]string{"time", "topic", "reason", "detail", "payload"}); err != nil {
+		return err
+	}
+	for _, r := range rejects {
+		if err := t.row([]cell{
+			timeCell(r.TS), textCell(strings.ToValidUTF8(r.Topic, "\uFFFD")), textCell(r.Reason), textCell(r.Detail),
+			textCell(strings.ToValidUTF8(string(r.Payload), "\uFFFD")),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // --- HTTP ---
 
 // exportRoutes registers the CSV downloads, the JSON API and the backup.
@@ -405,6 +430,7 @@ func (s *Server) exportRoutes(e *echo.Echo) {
 	s.handle(e, http.MethodGet, "/export/downtime.csv", s.csvHandler(ExportDowntime), viewer)
 	s.handle(e, http.MethodGet, "/export/kpis.csv", s.csvHandler(ExportKPIs), viewer)
 	s.handle(e, http.MethodGet, "/export/tags.csv", s.csvHandler(ExportTags), admin)
+	s.handle(e, http.MethodGet, "/export/rejects.csv", s.csvHandler(ExportRejects), admin)
 	s.handle(e, http.MethodGet, "/admin/backup", s.adminBackup, admin)
 	s.apiV1Routes(e)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // Europe/Berlin on machines without a zone database
+	"unicode/utf8"
 
 	"andon/db"
 	"andon/plant"
@@ -624,6 +625,7 @@ func TestDownloadButtons(t *testing.T) {
 		{"/reports?period=yesterday&line=" + id(f.line1), `[data-testid="export-kpis"] a`,
 			[]string{"period=yesterday", "line=" + id(f.line1), "by=period"}, "from,to,period,scope"},
 		{"/admin/tags", `[data-testid="export-tags"]`, []string{"/export/tags.csv"}, "id,machine,tag"},
+		{"/admin/rejects", `[data-testid="export-rejects"]`, []string{"/export/rejects.csv"}, "time,topic,reason,detail,payload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.page, func(t *testing.T) {
@@ -650,3 +652,26 @@ func TestDownloadButtons(t *testing.T) {
 
 // good is the press's first charted tag (numeric tags in metric order).
 func (f *exFixture) good(t *testing.T) int64 { return f.e.tagID(t, "press-01", "good") }
+
+// TestExportRejects: the dead letters export as text a spreadsheet cannot
+// run, in valid UTF-8 whatever bytes the device sent.
+func TestExportRejects(t *testing.T) {
+	f := newExFixture(t)
+	f.e.w.Reject(plant.Reject{TS: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC).UnixMilli(), Topic: "=cmd|' /C calc'!A0", Reason: plant.ReasonNotANumber,
+		Detail: "The payload is not a number.", Payload: []byte("@SUM(1)\xff\x00")})
+	f.e.write(t, reading("l", "m", "x", time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC).UnixMilli(), 1)) // a commit that carries the reject
+	resp, body := f.e.asAdminClient().get(t, "/export/rejects.csv")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /export/rejects.csv = %d: %.300s", resp.StatusCode, body)
+	}
+	if !utf8.ValidString(body) {
+		t.Errorf("the export is not valid UTF-8")
+	}
+	recs := parseCSV(t, body)
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want the header and one reject: %q", len(recs), body)
+	}
+	if got := recs[1]; got[1] != "'=cmd|' /C calc'!A0" || got[2] != plant.ReasonNotANumber || !strings.HasPrefix(got[4], "'@SUM(1)") {
+		t.Errorf("reject row %q: want the topic and payload neutralised", got)
+	}
+}

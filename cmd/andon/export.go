@@ -21,7 +21,7 @@ import (
 	"andon/web"
 )
 
-const exportSynopsis = "andon export --data DIR --kind readings|downtime|kpis|tags [--tags LIST] [--machines LIST] [--from T] [--to T] [--out FILE]"
+const exportSynopsis = "andon export --data DIR --kind readings|downtime|kpis|tags|rejects [--tags LIST] [--machines LIST] [--from T] [--to T] [--out FILE]"
 
 const exportUsage = `usage:
   ` + exportSynopsis + `
@@ -34,6 +34,7 @@ while "andon serve" runs: it reads a consistent snapshot beside the ingest.
   --kind downtime   --machines and/or --line, --from/--to (default: every stop), --uncoded
   --kind kpis       --line, --from/--to (days; default: today), --by period|day|shift
   --kind tags       every tag
+  --kind rejects    the newest messages that could not be read (as on /admin/rejects)
 
 Tags are ids, topics or machine-path/metric; machines are ids, paths or names; a line is an
 id or a name. Times are days (2026-11-25, in --time-zone), RFC 3339 or epoch milliseconds;
@@ -50,7 +51,7 @@ func (env *environment) exportCmd(ctx context.Context, args []string) error {
 		uncoded, bom                                                           bool
 	)
 	fset.StringVar(&data, "data", "./data", "directory of the SQLite database (andon.db)")
-	fset.StringVar(&kind, "kind", "readings", "readings, downtime, kpis or tags")
+	fset.StringVar(&kind, "kind", "readings", "readings, downtime, kpis, tags or rejects")
 	fset.StringVar(&tags, "tags", "", "readings: tags, comma-separated (ids, topics or machine-path/metric)")
 	fset.StringVar(&machines, "machines", "", "machines, comma-separated (ids, paths or names)")
 	fset.StringVar(&line, "line", "", "downtime, kpis: one line (id or name)")
@@ -76,9 +77,9 @@ func (env *environment) exportCmd(ctx context.Context, args []string) error {
 	}
 	x := web.Export{Kind: kind}
 	switch kind {
-	case web.ExportReadings, web.ExportDowntime, web.ExportKPIs, web.ExportTags:
+	case web.ExportReadings, web.ExportDowntime, web.ExportKPIs, web.ExportTags, web.ExportRejects:
 	default:
-		return fmt.Errorf("export: --kind %q: want readings, downtime, kpis or tags", kind)
+		return fmt.Errorf("export: --kind %q: want readings, downtime, kpis, tags or rejects", kind)
 	}
 	if x.Res, err = db.ParseResolution(res); err != nil || x.Res == db.ResAuto {
 		return fmt.Errorf("export: --res %q: want raw, 1m or 1h", res)
