@@ -45,6 +45,11 @@ type BrokerConfig struct {
 	// so the longest a disabled or deleted device keeps working; default
 	// DefaultAuthCacheTTL.
 	AuthCacheTTL time.Duration
+
+	// DeviceRate caps the readings one client may publish per second (QoS 0
+	// beyond it dropped, QoS 1 slowed), so one device cannot starve the
+	// others; 0 means no cap.
+	DeviceRate float64
 }
 
 // Broker is the embedded MQTT broker (MQTT 3.1.1 and 5) with ingest as a
@@ -83,10 +88,15 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	caps.MaximumPacketSize = uint32(max(1<<20, 4*cfg.Limits.withDefaults().MaxPayload))
 	srv := mqtt.New(&mqtt.Options{Logger: mochiLog, Capabilities: caps})
 
+	share, err := newDeviceShare(cfg.DeviceRate, cfg.Limits.withDefaults().MaxValues, log, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	hook := &ingestHook{
-		in:  newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceEmbedded)),
-		srv: srv,
-		log: log,
+		in:    newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceEmbedded)),
+		srv:   srv,
+		log:   log,
+		share: share,
 	}
 	ah := newAuthHook(cfg, srv, log)
 	switch {
@@ -145,9 +155,10 @@ func (b *Broker) Run(ctx context.Context) error {
 // publishing client's goroutine before the PUBACK is written.
 type ingestHook struct {
 	mqtt.HookBase
-	in  *ingester
-	srv *mqtt.Server
-	log *slog.Logger
+	in    *ingester
+	srv   *mqtt.Server
+	log   *slog.Logger
+	share *deviceShare // nil: no cap per client
 
 	// mu is held for reading while a publish is being ingested, so stop can
 	// wait for those in flight: after Run returns, the sink is not called.
@@ -159,8 +170,15 @@ type ingestHook struct {
 // ID names the hook in mochi's logs.
 func (h *ingestHook) ID() string { return "andon-ingest" }
 
-// Provides declares the one event the hook handles.
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+// Provides declares the events the hook handles.
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnDisconnect }
+
+// OnDisconnect forgets a client's share of the ingest rate.
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if h.share != nil {
+		h.share.forget(cl.ID)
+	}
+}
 
 func (h *ingestHook) start(ctx context.Context) {
 	h.mu.Lock()
@@ -194,12 +212,21 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	// Inline publishes come from Andon itself with nobody to resend them, so
 	// they are never waited for.
 	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
+		if h.share != nil && !cl.Net.Inline && !h.share.allow(cl.ID, len(rs)) {
+			return pk, nil // over the client's share: dropped and counted
+		}
 		// A false means the queue was full; the sink counts the drop.
 		h.in.sink.TryEnqueue(rs)
 		return pk, nil
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, storeTimeout)
-	err := h.in.sink.Write(ctx, rs)
+	var err error
+	if h.share != nil {
+		err = h.share.wait(ctx, cl.ID, len(rs))
+	}
+	if err == nil {
+		err = h.in.sink.Write(ctx, rs)
+	}
 	cancel()
 	if err != nil {
 		h.log.Warn("mqtt publish not stored; disconnecting the client so it resends",

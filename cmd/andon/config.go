@@ -31,7 +31,8 @@ type serveConfig struct {
 	Heartbeat    time.Duration
 	TimeZone     string
 	Synchronous  string
-	WriteQueue   int // readings waiting for their commit, at most
+	WriteQueue   int     // readings waiting for their commit, at most
+	DeviceRate   float64 // readings per second one MQTT client may publish; 0: no cap
 	LogLevel     string
 	LogFormat    string
 
@@ -80,6 +81,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 30*time.Second, "a machine silent for longer than this shows as offline")
 	fs.StringVar(&c.TimeZone, "time-zone", "Local", "the plant's time zone (IANA name, e.g. Europe/Berlin)")
 	fs.StringVar(&c.Synchronous, "synchronous", "normal", "SQLite synchronous mode: normal, or full for power-loss durability")
+	fs.Float64Var(&c.DeviceRate, "device-rate", 20_000, "readings per second one client of the embedded broker may publish (QoS 0 beyond it dropped, QoS 1 slowed); 0 for no cap")
 	fs.IntVar(&c.WriteQueue, "write-queue", 200_000, "readings waiting to be written, at most; beyond it QoS 1 publishers wait and QoS 0 readings are dropped")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -204,6 +206,9 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--time-zone %q: %w", c.TimeZone, err))
 	}
 	c.location = loc
+	if c.DeviceRate < 0 || c.DeviceRate > 1e9 {
+		errs = append(errs, fmt.Errorf("--device-rate %v: want 0 (no cap) or readings per second", c.DeviceRate))
+	}
 	if c.WriteQueue < 100 || c.WriteQueue > 10_000_000 {
 		errs = append(errs, fmt.Errorf("--write-queue %d: want 100 to 10,000,000 readings", c.WriteQueue))
 	}

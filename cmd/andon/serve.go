@@ -206,6 +206,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			Sink:           writer,
 			Auth:           store,
 			AllowAnonymous: cfg.MQTTAnonymous,
+			DeviceRate:     cfg.DeviceRate,
 			Limits:         ingest.DefaultLimits(),
 			Logger:         log,
 			Registerer:     reg,
