@@ -5,29 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"andon/ingest/mqtttest"
 )
-
-// metricValue reads one unlabelled sample from /metrics text.
-func metricValue(t *testing.T, s *server, name string) float64 {
-	t.Helper()
-	_, body := get(t, s.url("/metrics"))
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("/metrics has no %s", name)
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
 
 // TestStalledWriter stands in for a disk that stops taking writes: another
 // process holds SQLite's write lock. A QoS1 device gets no PUBACK while its
@@ -87,13 +70,13 @@ func TestStalledWriter(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for metricValue(t, s, "andon_readings_dropped_total") == 0 {
+	for scrapeCounter(t, s, "andon_readings_dropped_total") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing counted as dropped after a QoS0 flood larger than the queue")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if q := metricValue(t, s, "andon_write_queue_readings"); q > 5000 {
+	if q := scrapeCounter(t, s, "andon_write_queue_readings"); q > 5000 {
 		t.Errorf("%v readings queued; the queue is bounded at 5,000", q)
 	}
 	select {

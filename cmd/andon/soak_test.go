@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func BenchmarkSoak(b *testing.B) {
 			heap       uint64
 			goroutines int
 		}
-		var warm, last sample
+		var after []sample // samples after the warm-up
 		start := time.Now()
 		tick := time.NewTicker(5 * time.Second)
 		for now := range tick.C {
@@ -71,10 +72,9 @@ func BenchmarkSoak(b *testing.B) {
 			_ = w.Write([]string{strconv.Itoa(int(el.Seconds())), strconv.FormatUint(ms.HeapInuse, 10),
 				strconv.FormatUint(ms.HeapObjects, 10), strconv.Itoa(cur.goroutines), strconv.FormatInt(msgs.Load(), 10)})
 			w.Flush()
-			if warm.heap == 0 && el >= min(time.Minute, dur/3) {
-				warm = cur
+			if el >= min(time.Minute, dur/3) {
+				after = append(after, cur)
 			}
-			last = cur
 			if el >= dur {
 				break
 			}
@@ -84,15 +84,31 @@ func BenchmarkSoak(b *testing.B) {
 		if msgs.Load() == 0 {
 			b.Fatal("the websocket clients received nothing")
 		}
-		b.ReportMetric(float64(warm.heap)/(1<<20), "MiB-heap-after-warmup")
-		b.ReportMetric(float64(last.heap)/(1<<20), "MiB-heap-at-end")
-		b.ReportMetric(float64(last.goroutines-warm.goroutines), "goroutines-grown")
-		b.ReportMetric(float64(msgs.Load())/dur.Seconds()/200, "ws-msgs/s/client")
-		if float64(last.heap) > 1.5*float64(warm.heap) {
-			b.Errorf("heap grew from %d to %d bytes after the warm-up (samples in %s)", warm.heap, last.heap, out)
+		// Medians of the first and second half after the warm-up: one
+		// sample can catch a burst of garbage, a trend shows in both.
+		median := func(ss []sample, f func(sample) float64) float64 {
+			vs := make([]float64, len(ss))
+			for i, s := range ss {
+				vs[i] = f(s)
+			}
+			slices.Sort(vs)
+			return vs[len(vs)/2]
 		}
-		if last.goroutines > warm.goroutines+20 {
-			b.Errorf("goroutines grew from %d to %d after the warm-up (samples in %s)", warm.goroutines, last.goroutines, out)
+		if len(after) < 4 {
+			b.Fatalf("only %d samples after the warm-up; run longer", len(after))
+		}
+		early, late := after[:len(after)/2], after[len(after)/2:]
+		heap := func(s sample) float64 { return float64(s.heap) / (1 << 20) }
+		gor := func(s sample) float64 { return float64(s.goroutines) }
+		b.ReportMetric(median(early, heap), "MiB-heap-early")
+		b.ReportMetric(median(late, heap), "MiB-heap-late")
+		b.ReportMetric(median(late, gor)-median(early, gor), "goroutines-grown")
+		b.ReportMetric(float64(msgs.Load())/dur.Seconds()/200, "ws-msgs/s/client")
+		if median(late, heap) > 1.5*median(early, heap) {
+			b.Errorf("heap grew from %.1f to %.1f MiB after the warm-up (samples in %s)", median(early, heap), median(late, heap), out)
+		}
+		if median(late, gor) > median(early, gor)+20 {
+			b.Errorf("goroutines grew from %v to %v after the warm-up (samples in %s)", median(early, gor), median(late, gor), out)
 		}
 		if err := s.shutdown(); err != nil {
 			b.Fatal(err)
