@@ -41,7 +41,7 @@ test: deps check-generated
 
 ## fuzz: each fuzz target for FUZZTIME (make test runs them for 2 s each; their corpora always run as tests)
 FUZZTIME ?= 1m
-FUZZ_TARGETS = ./ingest:FuzzParse ./web:FuzzIngestMessages ./cmd/andon:FuzzConfigFile
+FUZZ_TARGETS = ./ingest:FuzzParse ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
