@@ -90,46 +90,16 @@ func oneStop(ctx context.Context, q querier, where string, args ...any) (plant.S
 
 // Stops returns the stops q selects, newest first.
 func (s *Store) Stops(ctx context.Context, q StopQuery) ([]plant.Stop, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	f := StopFilter{LineID: q.LineID, From: q.From, To: q.To, Uncoded: q.Uncoded, MinMS: q.MinMS, Now: q.Now}
 	if q.MachineID != 0 {
-		conds = append(conds, "s.machine_id = ?")
-		args = append(args, q.MachineID)
+		f.MachineIDs = []int64{q.MachineID}
 	}
-	if q.LineID != 0 {
-		conds = append(conds, "a.parent_id = ?")
-		args = append(args, q.LineID)
-	}
-	if q.From != 0 {
-		conds = append(conds, "(s.end_ms IS NULL OR s.end_ms > ?)")
-		args = append(args, q.From)
-	}
-	if q.To != 0 {
-		conds = append(conds, "s.start_ms < ?")
-		args = append(args, q.To)
-	}
-	if q.Uncoded {
-		conds = append(conds, "s.reason_id IS NULL")
-	}
-	if q.MinMS > 0 {
-		now := q.Now
-		if now == 0 {
-			now = math.MaxInt64 / 2
-		}
-		conds = append(conds, "COALESCE(s.end_ms, ?) - s.start_ms >= ?")
-		args = append(args, now, q.MinMS)
-	}
+	where, args := f.where()
 	limit := q.Limit
 	if limit <= 0 {
 		limit = defaultStopLimit
 	}
 	limit = min(limit, maxStopLimit)
-	where := ""
-	if len(conds) > 0 {
-		where = "WHERE " + strings.Join(conds, " AND ")
-	}
 	stops, err := queryStops(ctx, s.r, where+" ORDER BY s.start_ms DESC, s.id DESC LIMIT ?", append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("db: stops: %w", err)

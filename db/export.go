@@ -244,10 +244,9 @@ type StopFilter struct {
 	Now        int64
 }
 
-// EachStop calls fn with every stop the filter selects, oldest first,
-// streamed from the read pool without a limit: the export of a year of stops
-// holds one at a time. An error from fn stops it and is returned as it is.
-func (s *Store) EachStop(ctx context.Context, f StopFilter, fn func(plant.Stop) error) error {
+// where is the WHERE clause (empty for no filter) and its arguments, over
+// stopSelect's aliases: s the stop, a its machine.
+func (f StopFilter) where() (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -282,10 +281,17 @@ func (s *Store) EachStop(ctx context.Context, f StopFilter, fn func(plant.Stop) 
 		conds = append(conds, "COALESCE(s.end_ms, ?) - s.start_ms >= ?")
 		args = append(args, now, f.MinMS)
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = "WHERE " + strings.Join(conds, " AND ")
+	if len(conds) == 0 {
+		return "", nil
 	}
+	return "WHERE " + strings.Join(conds, " AND "), args
+}
+
+// EachStop calls fn with every stop the filter selects, oldest first,
+// streamed from the read pool without a limit: the export of a year of stops
+// holds one at a time. An error from fn stops it and is returned as it is.
+func (s *Store) EachStop(ctx context.Context, f StopFilter, fn func(plant.Stop) error) error {
+	where, args := f.where()
 	rows, err := s.r.QueryContext(ctx, stopSelect+" "+where+" ORDER BY s.start_ms, s.id", args...)
 	if err != nil {
 		return fmt.Errorf("db: export stops: %w", err)
