@@ -542,6 +542,7 @@ func (s *Server) logout(c echo.Context) error {
 		if err := st.DeleteSession(c.Request().Context(), p.secret); err != nil && !errors.Is(err, plant.ErrNotFound) {
 			return fmt.Errorf("web: logout: %w", err)
 		}
+		s.hub.closeLogins(p.user.ID, p.secret)
 	}
 	s.clearSessionCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
@@ -593,6 +594,9 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err := st.DeleteUserSessions(ctx, p.user.ID); err != nil {
 		return fmt.Errorf("web: end sessions: %w", err)
 	}
+	// The user's other open pages lose their login; this page gets a new
+	// session and reconnects with it after the redirect.
+	s.hub.closeLogins(p.user.ID, "")
 	if err := s.startSession(c, st, p.user.ID, nowMS); err != nil {
 		return err
 	}

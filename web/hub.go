@@ -187,6 +187,11 @@ type client struct {
 	// heartbeat.
 	restricted bool
 	token      db.Token
+	// userID and session are the login the connection was opened with (0
+	// and "" for tokens and open viewing): it is closed when that login
+	// ends (logout, password change, a disabled user).
+	userID  int64
+	session string
 }
 
 // stop ends the connection once; a non-zero code is sent as a close frame
@@ -736,6 +741,9 @@ func (s *Server) websocket(c echo.Context) error {
 	if p, ok := c.Get(principalKey).(caller); ok && p.isToken {
 		cl.restricted, cl.token = true, p.token
 	}
+	if p, ok := sessionOf(c); ok {
+		cl.userID, cl.session = p.user.ID, p.secret
+	}
 	if !h.register(cl) {
 		cl.stop(closeServiceRestart, "service restart")
 		return nil
@@ -1171,4 +1179,26 @@ func (h *hub) stillGranted(c *client, live map[int64]db.Token, boards []db.Board
 		}
 	}
 	return true
+}
+
+// closeLogins closes the live connections opened with a login that has
+// ended: the session with this secret, or (secret "") every session of the
+// user, so that a logged-out or disabled user's open pages stop receiving
+// data at once rather than until they reload.
+func (h *hub) closeLogins(userID int64, secret string) {
+	h.mu.Lock()
+	var cs []*client
+	for c := range h.clients {
+		if c.session == "" {
+			continue
+		}
+		if (secret != "" && c.session == secret) || (secret == "" && c.userID == userID) {
+			cs = append(cs, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		h.unregister(c)
+		c.stop(closeRevoked, "logged out")
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"andon/db"
 	"andon/plant"
 )
 
@@ -286,4 +289,87 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 		return d.Gauge.GetValue()
 	}
 	return d.Counter.GetValue()
+}
+
+// TestWebsocketClosedWhenLoginEnds: a page's live connection belongs to the
+// login it was opened with. Logging out, or an admin disabling the user,
+// closes it at once with 4401 (the page then reloads to the login page);
+// other users' connections stay open.
+func TestWebsocketClosedWhenLoginEnds(t *testing.T) {
+	e := newEnv(t)
+	u := "ws" + strings.TrimPrefix(e.ts.URL, "http") + "/ws"
+	open := func(t *testing.T, cl *testClient) *websocket.Conn {
+		t.Helper()
+		hdr := http.Header{"Origin": {e.ts.URL}}
+		hdr.Set("Cookie", (&http.Cookie{Name: sessionCookie, Value: cl.cookie}).String())
+		c, resp, err := websocket.DefaultDialer.Dial(u, hdr)
+		if err != nil {
+			t.Fatalf("dial as %s: %v", cl.name, err)
+		}
+		resp.Body.Close()
+		t.Cleanup(func() { c.Close() })
+		subscribe(t, c, "plant")
+		return c
+	}
+	closedWith := func(t *testing.T, c *websocket.Conn) int {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					return ce.Code
+				}
+				return -1 // a timeout: still open
+			}
+		}
+	}
+	userID := func(t *testing.T, name string) int64 {
+		us, err := e.store.Users(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range us {
+			if x.Name == name {
+				return x.ID
+			}
+		}
+		t.Fatalf("no user %s", name)
+		return 0
+	}
+	admin := e.asAdminClient()
+	watcher := open(t, admin)
+
+	t.Run("logout", func(t *testing.T) {
+		op := e.as(t, db.RoleOperator)
+		c := open(t, op)
+		if resp, body := op.do(t, http.MethodPost, "/logout", url.Values{}, nil); resp.StatusCode >= 400 {
+			t.Fatalf("logout: %d %.200s", resp.StatusCode, body)
+		}
+		if code := closedWith(t, c); code != closeRevoked {
+			t.Errorf("the logged-out page's websocket ended with %d, want %d", code, closeRevoked)
+		}
+	})
+	t.Run("disabled", func(t *testing.T) {
+		v := e.as(t, db.RoleViewer)
+		c := open(t, v)
+		path := "/admin/users/" + strconv.FormatInt(userID(t, v.name), 10) + "/disabled"
+		if resp, body := admin.do(t, http.MethodPost, path, url.Values{"disabled": {"true"}}, nil); resp.StatusCode >= 400 {
+			t.Fatalf("disable: %d %.200s", resp.StatusCode, body)
+		}
+		if code := closedWith(t, c); code != closeRevoked {
+			t.Errorf("the disabled user's websocket ended with %d, want %d", code, closeRevoked)
+		}
+	})
+	// The admin's own connection is untouched.
+	if err := watcher.WriteJSON(map[string][]string{"sub": {"plant"}}); err != nil {
+		t.Errorf("the admin's websocket was closed too: %v", err)
+	}
+	_ = watcher.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, _, err := watcher.ReadMessage(); err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			t.Errorf("the admin's websocket was closed with %d", ce.Code)
+		}
+	}
 }

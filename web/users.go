@@ -175,6 +175,9 @@ func (s *Server) setUserDisabled(c echo.Context) error {
 	if disabled {
 		action = "user.disable"
 	}
+	if disabled {
+		s.hub.closeLogins(u.ID, "")
+	}
 	s.audit(c, action, u.Name, "")
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
 }
@@ -197,6 +200,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 	if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
 		return fmt.Errorf("web: end sessions of user %d: %w", u.ID, err)
 	}
+	s.hub.closeLogins(u.ID, "")
 	s.audit(c, "user.password_reset", u.Name, "sessions ended")
 	return c.Redirect(http.StatusSeeOther, "/admin/users?saved=1")
 }

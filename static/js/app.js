@@ -127,8 +127,12 @@
         document.dispatchEvent(ev);
       }
     };
-    ws.onclose = function () {
+    ws.onclose = function (ev) {
       ws = null;
+      // 4401: the login this page was opened with has ended (logout
+      // elsewhere, a new password, a disabled user): reload, which leads
+      // to the login page, rather than retry forever.
+      if (ev && ev.code === 4401) { window.location.reload(); return; }
       setStatus('reconnecting', 'reconnecting…');
       // Exponential backoff from 1 s to 30 s with jitter, so a restarted
       // server is not hit by every screen at the same instant.
