@@ -55,22 +55,9 @@ func queryStops(ctx context.Context, q querier, where string, args ...any) ([]pl
 	defer rows.Close()
 	var out []plant.Stop
 	for rows.Next() {
-		var (
-			st      plant.Stop
-			state   string
-			planned sql.NullBool
-		)
-		if err := rows.Scan(&st.ID, &st.MachineID, &st.Machine, &state, &st.Start, &st.End, &st.ReasonID,
-			&st.Reason, &st.Category, &planned, &st.Comment, &st.CodedBy, &st.CodedAt); err != nil {
+		st, err := scanStop(rows)
+		if err != nil {
 			return nil, err
-		}
-		st.State = plant.State(state)
-		// Before an operator codes it, only a planned_stop state says a
-		// stop was planned; once coded, the reason decides.
-		if st.ReasonID != 0 {
-			st.Planned = planned.Bool
-		} else {
-			st.Planned = st.State == plant.PlannedStop
 		}
 		out = append(out, st)
 	}

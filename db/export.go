@@ -312,7 +312,7 @@ func (s *Store) EachStop(ctx context.Context, f StopFilter, fn func(plant.Stop) 
 	return nil
 }
 
-// scanStop reads one row of stopSelect the way queryStops does.
+// scanStop reads one row of stopSelect.
 func scanStop(rows *sql.Rows) (plant.Stop, error) {
 	var (
 		st      plant.Stop
@@ -324,8 +324,8 @@ func scanStop(rows *sql.Rows) (plant.Stop, error) {
 		return st, err
 	}
 	st.State = plant.State(state)
-	// As in queryStops: before it is coded only a planned_stop state says a
-	// stop was planned; once coded, the reason decides.
+	// Before an operator codes it, only a planned_stop state says a stop
+	// was planned; once coded, the reason decides.
 	if st.ReasonID != 0 {
 		st.Planned = planned.Bool
 	} else {
