@@ -154,9 +154,9 @@ func (s *Server) adminBoard(c echo.Context) error {
 
 // targetBoard is the board named by the :id parameter.
 func (s *Server) targetBoard(c echo.Context) (db.Board, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return db.Board{}, fmt.Errorf("web: board id %q: %w", c.Param("id"), plant.ErrNotFound)
+	id, err := idParam(c, "board")
+	if err != nil {
+		return db.Board{}, err
 	}
 	b, err := s.store.Board(c.Request().Context(), id)
 	if err != nil {

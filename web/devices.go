@@ -132,9 +132,9 @@ func (s *Server) addDevice(c echo.Context) error {
 
 // targetDevice is the device named by the :id parameter.
 func (s *Server) targetDevice(c echo.Context, st DeviceStore) (db.Device, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return db.Device{}, fmt.Errorf("web: device id %q: %w", c.Param("id"), plant.ErrNotFound)
+	id, err := idParam(c, "device")
+	if err != nil {
+		return db.Device{}, err
 	}
 	ds, err := st.Devices(c.Request().Context())
 	if err != nil {

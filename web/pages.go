@@ -3,11 +3,9 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
-	"andon/plant"
 	"andon/views"
 )
 
@@ -23,9 +21,9 @@ func (s *Server) overview(c echo.Context) error {
 
 // machine is the page of one machine.
 func (s *Server) machine(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fmt.Errorf("web: machine id %q: %w", c.Param("id"), plant.ErrNotFound)
+	id, err := idParam(c, "machine")
+	if err != nil {
+		return err
 	}
 	m, err := s.machineWithTags(c.Request().Context(), id)
 	if err != nil {

@@ -216,9 +216,9 @@ func (s *Server) reportContent(set kpiSet, p period, scope string, lineID int64,
 // line is /lines/:id: the line this shift so far.
 func (s *Server) line(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fmt.Errorf("web: line id %q: %w", c.Param("id"), plant.ErrNotFound)
+	id, err := idParam(c, "line")
+	if err != nil {
+		return err
 	}
 	lines, err := s.store.Lines(ctx)
 	if err != nil {

@@ -123,9 +123,9 @@ func (s *Server) addUser(c echo.Context) error {
 
 // targetUser is the user named by the :id parameter.
 func (s *Server) targetUser(c echo.Context, st UserStore) (db.User, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return db.User{}, fmt.Errorf("web: user id %q: %w", c.Param("id"), plant.ErrNotFound)
+	id, err := idParam(c, "user")
+	if err != nil {
+		return db.User{}, err
 	}
 	u, err := st.UserByID(c.Request().Context(), id)
 	if err != nil {
@@ -281,9 +281,9 @@ func (s *Server) createToken(c echo.Context) error {
 
 func (s *Server) revokeToken(c echo.Context) error {
 	st := s.store
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fmt.Errorf("web: token id %q: %w", c.Param("id"), plant.ErrNotFound)
+	id, err := idParam(c, "token")
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	// The log names the token as the list shows it, not by a bare id.
