@@ -624,6 +624,8 @@ func TestDownloadButtons(t *testing.T) {
 			[]string{"line=" + id(f.line2), "show=all"}, "machine,line,state"},
 		{"/reports?period=yesterday&line=" + id(f.line1), `[data-testid="export-kpis"] a`,
 			[]string{"period=yesterday", "line=" + id(f.line1), "by=period"}, "from,to,period,scope"},
+		{"/machines/" + id(f.press) + "?range=24h", `[data-testid="export-machine-stops"]`,
+			[]string{"machine=" + id(f.press), "range=24h"}, "machine,line,state"},
 		{"/admin/tags", `[data-testid="export-tags"]`, []string{"/export/tags.csv"}, "id,machine,tag"},
 		{"/admin/rejects", `[data-testid="export-rejects"]`, []string{"/export/rejects.csv"}, "time,topic,reason,detail,payload"},
 	}
