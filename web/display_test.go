@@ -27,7 +27,11 @@ type displayFixture struct {
 
 func newDisplayFixture(t *testing.T) *displayFixture {
 	t.Helper()
-	f := &displayFixture{dtFixture: newDTFixture(t)}
+	// Boards show this shift's figures; without shifts that is today so
+	// far. The plant's zone is one where it is about noon now, so stops
+	// made minutes in the past never fall on yesterday, whenever the tests
+	// run.
+	f := &displayFixture{dtFixture: newDTFixture(t, func(c *Config) { c.Location = middayZone(time.Now()) })}
 	st := f.e.store
 	id1, err := st.SaveBoard(f.e.ctx, db.Board{Name: "Press hall", Layout: db.LayoutTiles, LineIDs: []int64{f.line1}})
 	if err != nil {
@@ -595,6 +599,21 @@ func TestDisplayScriptIsES5(t *testing.T) {
 	} {
 		if loc := regexp.MustCompile(c.re).FindStringIndex(code); loc != nil {
 			t.Errorf("display.js uses %s (not ES5): %q", c.name, code[max(0, loc[0]-30):min(len(code), loc[1]+30)])
+		}
+	}
+}
+
+// middayZone is a fixed zone in which it is noon (12:00 to 12:59) at now:
+// 12 minus the UTC hour is always a valid offset, from -11 to +12 hours.
+func middayZone(now time.Time) *time.Location {
+	return time.FixedZone("midday", (12-now.UTC().Hour())*3600)
+}
+
+func TestMiddayZone(t *testing.T) {
+	for h := range 24 {
+		now := time.Date(2026, 11, 25, h, 7, 0, 0, time.UTC)
+		if got := now.In(middayZone(now)); got.Hour() != 12 || got.Minute() != 7 {
+			t.Errorf("at %s UTC the midday zone says %s", now.Format("15:04"), got.Format("15:04"))
 		}
 	}
 }

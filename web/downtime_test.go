@@ -32,9 +32,9 @@ type dtFixture struct {
 	category       plant.Reason
 }
 
-func newDTFixture(t *testing.T) *dtFixture {
+func newDTFixture(t *testing.T, opts ...func(*Config)) *dtFixture {
 	t.Helper()
-	e := newEnv(t)
+	e := newEnv(t, opts...)
 	now := time.Now().UnixMilli()
 	e.write(t,
 		word("line-1", "press-01", "state", now-1000, "down"),
