@@ -80,11 +80,16 @@ func savedNote(c echo.Context) string {
 	return ""
 }
 
-// idParam parses a positive id from the URL; anything else is not found.
-func idParam(c echo.Context, what string) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+// idParam parses the positive id of the :id path parameter; anything else
+// is not found.
+func idParam(c echo.Context, what string) (int64, error) { return pathID(c, "id", what) }
+
+// pathID parses a positive id from the path parameter param; anything else
+// is not found.
+func pathID(c echo.Context, param, what string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(param), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("web: %s id %q: %w", what, c.Param("id"), plant.ErrNotFound)
+		return 0, fmt.Errorf("web: %s id %q: %w", what, c.Param(param), plant.ErrNotFound)
 	}
 	return id, nil
 }

@@ -51,7 +51,7 @@ func (s *Server) displayRoutes(e *echo.Echo) {
 // displayPage is GET /display/:board, or its live part with ?fragment=1.
 func (s *Server) displayPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := dtIDParam(c, "board")
+	id, err := pathID(c, "board", "board")
 	if err != nil {
 		return err
 	}

@@ -63,15 +63,6 @@ func (s *Server) downtimeRoutes(e *echo.Echo) {
 	s.handle(e, http.MethodGet, "/qr/:file", s.qrImage, admin)
 }
 
-// dtIDParam parses a positive id path parameter; anything else is not found.
-func dtIDParam(c echo.Context, name string) (int64, error) {
-	id, err := strconv.ParseInt(c.Param(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("web: %s %q: %w", name, c.Param(name), plant.ErrNotFound)
-	}
-	return id, nil
-}
-
 // badRequest is a 400 whose message is shown to the user as it is.
 func badRequest(msg string, internal error) error {
 	he := echo.NewHTTPError(http.StatusBadRequest, msg)
@@ -356,7 +347,7 @@ func reasonGroups(rs []plant.Reason, current int64) []views.ReasonGroup {
 // codingPanel is GET /downtime/stops/:id: the reason buttons, split and history.
 func (s *Server) codingPanel(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := dtIDParam(c, "id")
+	id, err := idParam(c, "stop")
 	if err != nil {
 		return err
 	}
@@ -460,7 +451,7 @@ func afterPost(c echo.Context, st plant.Stop, key string) string {
 // codeStop is POST /downtime/stops/:id/code with reason_id, comment and by.
 func (s *Server) codeStop(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := dtIDParam(c, "id")
+	id, err := idParam(c, "stop")
 	if err != nil {
 		return err
 	}
@@ -506,7 +497,7 @@ func (s *Server) codeStop(c echo.Context) error {
 // stop's day, or a local or ISO date and time).
 func (s *Server) splitStop(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := dtIDParam(c, "id")
+	id, err := idParam(c, "stop")
 	if err != nil {
 		return err
 	}
@@ -577,7 +568,7 @@ func (s *Server) parseSplitTime(raw string, st plant.Stop) (at int64, msg string
 // operatorPage is GET /m/:id, the page a QR code at the machine opens.
 func (s *Server) operatorPage(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := dtIDParam(c, "id")
+	id, err := idParam(c, "stop")
 	if err != nil {
 		return err
 	}
