@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -257,14 +258,24 @@ type SeriesResult struct {
 	BucketMS int64      // envelope bucket width; 0 when Points are the readings themselves
 }
 
+// maxSeriesRows bounds the rows an automatic chart reads, since reading
+// them is nearly all of its cost (~20 ms for 50,000 rows on a small
+// machine): a level that would need more is passed over for the next
+// coarser one, which draws nearly the same chart from far fewer rows. At the default
+// 2,000 points a 1 Hz tag comes near it only at the top of the raw and
+// minute ranges; a denser tag, or a chart with many more points, goes past.
+const maxSeriesRows = 50_000
+
 // SeriesAt returns the points of one tag in [fromMS, toMS], ascending, read
 // from res (ResAuto: chosen by the range). Auto picks the coarsest
 // resolution whose buckets are still finer than the chart's: with
 // maxPoints/2 envelope buckets over the range, raw while a bucket is under a
 // minute, the minute rollups while under an hour, else the hour rollups.
 // So a 30-day chart reads ~43,000 minute rows instead of 2.6 million
-// readings. When a resolution has nothing in the range (retention removed
-// it), the next coarser one is tried.
+// readings. A level with more than maxSeriesRows rows in the range is passed
+// over for the next coarser one (a dense tag, or a chart of many points).
+// When a resolution has nothing in the range (retention removed it), the
+// next coarser one is tried, and a level passed over for its size last.
 //
 // When there are more than maxPoints, the range is cut into maxPoints/2
 // equal time buckets and each non-empty bucket gives its minimum and its
@@ -289,13 +300,8 @@ func (s *Store) SeriesAt(ctx context.Context, tagID, fromMS, toMS int64, maxPoin
 	width := max((toMS-fromMS+1+buckets-1)/buckets, 1)
 	tries := []Resolution{res}
 	if res == ResAuto {
-		tries = Resolutions
-		switch {
-		case maxPoints <= 0 || width < Res1m.Width():
-		case width < Res1h.Width():
-			tries = tries[1:]
-		default:
-			tries = tries[2:]
+		if tries, err = s.autoResolutions(ctx, tagID, fromMS, toMS, maxPoints, width); err != nil {
+			return SeriesResult{}, fmt.Errorf("db: series of tag %d: %w", tagID, err)
 		}
 	}
 	var sr SeriesResult
@@ -307,86 +313,113 @@ func (s *Store) SeriesAt(ctx context.Context, tagID, fromMS, toMS int64, maxPoin
 	return sr, err
 }
 
-// seriesFrom reads one resolution: its rows as points when they fit in
-// maxPoints, else the min/max envelope of width-wide buckets.
+// autoResolutions lists the levels an automatic chart tries, in order: the
+// coarsest whose rows are still finer than the chart's buckets of width and
+// the coarser ones after it, with any level of more than maxSeriesRows rows
+// in the range moved to the end, tried only if the others are empty.
+func (s *Store) autoResolutions(ctx context.Context, tagID, fromMS, toMS int64, maxPoints int, width int64) ([]Resolution, error) {
+	levels := Resolutions
+	switch {
+	case maxPoints <= 0:
+		// No limit: every reading is wanted, however many.
+		return slices.Clone(levels), nil
+	case width < Res1m.Width():
+	case width < Res1h.Width():
+		levels = levels[1:]
+	default:
+		levels = levels[2:]
+	}
+	var dense []Resolution
+	for len(levels) > 1 {
+		n, err := s.rowsAtMost(ctx, tagID, fromMS, toMS, levels[0], levels[1])
+		if err != nil {
+			return nil, err
+		}
+		if n <= maxSeriesRows {
+			break
+		}
+		dense = append(dense, levels[0])
+		levels = levels[1:]
+	}
+	return append(slices.Clone(levels), dense...), nil
+}
+
+// rowsAtMost bounds the rows res holds for the tag in [fromMS, toMS]
+// cheaply: a rollup level has at most one row per bucket the range touches,
+// and no level has more rows than there were readings, which the coarser
+// level's counts tell by reading far fewer rows. A raw level cut by
+// retention is overestimated, which only hands the chart to the minute
+// rollups that would be its fallback anyway.
+func (s *Store) rowsAtMost(ctx context.Context, tagID, fromMS, toMS int64, res, coarser Resolution) (int64, error) {
+	buckets := int64(-1) // unbounded for raw readings
+	if w := res.Width(); w > 0 {
+		if buckets = (toMS-bucketOf(fromMS, w))/w + 1; buckets <= maxSeriesRows {
+			return buckets, nil
+		}
+	}
+	var readings int64
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(count), 0) FROM `+coarser.table()+`
+		WHERE tag_id = ? AND bucket_ms BETWEEN ? AND ?`, tagID, bucketOf(fromMS, coarser.Width()), toMS).Scan(&readings)
+	if err != nil {
+		return 0, fmt.Errorf("rows of %s: %w", res, err)
+	}
+	if buckets >= 0 {
+		return min(buckets, readings), nil
+	}
+	return readings, nil
+}
+
+// seriesFrom reads one resolution in a single pass: its rows as points when
+// they fit in maxPoints, else the min/max envelope of width-wide buckets
+// (see seriesBuilder).
 func (s *Store) seriesFrom(ctx context.Context, tagID, fromMS, toMS int64, maxPoints int, res Resolution, width int64) (SeriesResult, error) {
 	out := SeriesResult{Res: res}
-	// lastCol keeps out a bucket that starts before the range and whose
-	// readings all came before it too.
-	col, minCol, maxCol, valCol, lastCol := "bucket_ms", "min", "max", "last", "last_ts_ms"
+	b := newSeriesBuilder(fromMS, width, maxPoints)
+	var err error
 	if res == ResRaw {
-		col, minCol, maxCol, valCol, lastCol = "ts_ms", "value", "value", "value", "ts_ms"
+		err = s.eachRow(ctx, `SELECT ts_ms, value FROM readings
+			WHERE tag_id = ? AND ts_ms BETWEEN ? AND ? ORDER BY ts_ms`, []driver.Value{tagID, fromMS, toMS},
+			func(row []driver.Value) error {
+				ts, err := driverInt(row[0])
+				if err != nil {
+					return err
+				}
+				v, err := driverFloat(row[1])
+				if err != nil {
+					return err
+				}
+				b.add(ts, v, v)
+				return nil
+			})
+	} else {
+		// A rollup row stands for its whole bucket, so one that starts
+		// before fromMS but reaches into the range belongs to it, unless
+		// its readings all came before the range (last_ts_ms; only such a
+		// first bucket needs the test).
+		err = s.eachRow(ctx, `SELECT bucket_ms, min, max FROM `+res.table()+`
+			WHERE tag_id = ?1 AND bucket_ms BETWEEN ?2 AND ?3 AND (bucket_ms >= ?4 OR last_ts_ms >= ?4) ORDER BY bucket_ms`,
+			[]driver.Value{tagID, bucketOf(fromMS, res.Width()), toMS, fromMS},
+			func(row []driver.Value) error {
+				ts, err := driverInt(row[0])
+				if err != nil {
+					return err
+				}
+				mn, err := driverFloat(row[1])
+				if err != nil {
+					return err
+				}
+				mx, err := driverFloat(row[2])
+				if err != nil {
+					return err
+				}
+				b.add(ts, mn, mx)
+				return nil
+			})
 	}
-	// A rollup row stands for its whole bucket, so one that starts before
-	// fromMS but reaches into the range belongs to it.
-	lo := fromMS
-	if res != ResRaw {
-		lo = bucketOf(fromMS, res.Width())
-	}
-	// Read up to one more row than allowed: if that many exist, switch to
-	// the envelope. This bounds the work where COUNT(*) would not.
-	limit := -1
-	if maxPoints > 0 {
-		limit = maxPoints + 1
-	}
-	table := res.table()
-	rows, err := s.r.QueryContext(ctx, `SELECT `+col+`, `+valCol+`, `+minCol+`, `+maxCol+` FROM `+table+`
-		WHERE tag_id = ?1 AND `+col+` BETWEEN ?2 AND ?3 AND `+lastCol+` >= ?4 ORDER BY `+col+` LIMIT ?5`, tagID, lo, toMS, fromMS, limit)
 	if err != nil {
 		return out, fmt.Errorf("db: series of tag %d from %s: %w", tagID, res, err)
 	}
-	var pts []plant.Point
-	for rows.Next() {
-		var ts int64
-		var v, mn, mx float64
-		if err := rows.Scan(&ts, &v, &mn, &mx); err != nil {
-			rows.Close()
-			return out, fmt.Errorf("db: series of tag %d from %s: %w", tagID, res, err)
-		}
-		if res == ResRaw {
-			pts = append(pts, plant.Point{TS: ts, Value: v})
-			continue
-		}
-		// A rollup row alone is drawn as its min and max, so that a chart
-		// of rollups shows the same spikes as the envelope.
-		ts = max(ts, fromMS)
-		if mn == mx {
-			pts = append(pts, plant.Point{TS: ts, Value: mn})
-		} else {
-			pts = append(pts, plant.Point{TS: ts, Value: mn}, plant.Point{TS: ts + 1, Value: mx})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("db: series of tag %d from %s: %w", tagID, res, err)
-	}
-	if maxPoints <= 0 || len(pts) <= maxPoints {
-		out.Points = pts
-		return out, nil
-	}
-	rows, err = s.r.QueryContext(ctx, `
-		SELECT MAX(MIN(`+col+`), ?2), MIN(`+minCol+`), MAX(`+maxCol+`)
-		FROM `+table+`
-		WHERE tag_id = ?1 AND `+col+` BETWEEN ?3 AND ?4 AND `+lastCol+` >= ?2
-		GROUP BY (MAX(`+col+`, ?2) - ?2) / ?5
-		ORDER BY 1`, tagID, fromMS, lo, toMS, width)
-	if err != nil {
-		return out, fmt.Errorf("db: series of tag %d from %s: %w", tagID, res, err)
-	}
-	defer rows.Close()
-	pts = make([]plant.Point, 0, maxPoints)
-	for rows.Next() {
-		var ts int64
-		var mn, mx float64
-		if err := rows.Scan(&ts, &mn, &mx); err != nil {
-			return out, fmt.Errorf("db: series of tag %d from %s: %w", tagID, res, err)
-		}
-		pts = append(pts, plant.Point{TS: ts, Value: mn}, plant.Point{TS: ts + 1, Value: mx})
-	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("db: series of tag %d from %s: %w", tagID, res, err)
-	}
-	out.Points, out.BucketMS = pts, width
+	out.Points, out.BucketMS = b.result()
 	return out, nil
 }
 
