@@ -74,11 +74,19 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 
 	// The writer sets journal_mode(WAL), which is persistent in the file, so
-	// it is opened and migrated before the read pool connects.
+	// it is opened and migrated before the read pool connects. A new file
+	// gets 8 KiB pages, which must be set before WAL mode: readings arrive
+	// for a thousand tags at once and land mid-table, leaving pages partly
+	// empty, and larger pages waste less of themselves (measured with
+	// BenchmarkStorage: 26.2 bytes a reading with 4 KiB pages, 25.8 with
+	// 8 KiB). An existing file keeps its page size. The driver runs the
+	// _pragma list sorted by name, so WAL mode comes from its own key, which
+	// it applies after the list.
 	w, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_journal_mode": {"WAL"},
 		"_pragma": {
 			"busy_timeout(5000)",
-			"journal_mode(WAL)",
+			"page_size(8192)",
 			"synchronous(" + syncMode + ")",
 			"foreign_keys(ON)",
 			"temp_store(MEMORY)",

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,50 @@ func TestOpenRejectsNewerSchema(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "newer") {
 		t.Errorf("err = %v, want it to say the schema is newer", err)
+	}
+}
+
+// TestNewFileHasLargePages: a new database gets 8 KiB pages (they waste less
+// of each page under readings of many tags), and an existing one keeps the
+// size it was made with.
+func TestNewFileHasLargePages(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pageSize := func(s *Store) int {
+		var n int
+		if err := s.r.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	s, err := Open(ctx, filepath.Join(dir, "new.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pageSize(s); got != 8192 {
+		t.Errorf("new file: page size %d, want 8192", got)
+	}
+	var mode string
+	if err := s.r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q (%v), want wal", mode, err)
+	}
+	s.Close()
+
+	old := filepath.Join(dir, "old.db")
+	raw, err := sql.Open("sqlite", "file:"+old+"?_pragma=page_size(4096)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`CREATE TABLE x(a)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	s, err = Open(ctx, old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := pageSize(s); got != 4096 {
+		t.Errorf("existing file: page size %d, want the 4096 it was made with", got)
 	}
 }
