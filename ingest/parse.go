@@ -171,6 +171,9 @@ func Parse(topic string, payload []byte, recvMS int64, lim Limits) ([]plant.Read
 // decodeObject decodes a JSON object keeping numbers as text, so overflowing
 // values such as 1e999 can be told apart from real numbers.
 func decodeObject(body []byte) (map[string]any, error) {
+	if obj, ok := decodeFlat(body); ok {
+		return obj, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]any
