@@ -13,6 +13,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"andon/plant"
 )
 
 // storeTimeout bounds how long a QoS 1/2 publish waits for its commit. A
@@ -93,10 +95,11 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		return nil, err
 	}
 	hook := &ingestHook{
-		in:    newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceEmbedded)),
-		srv:   srv,
-		log:   log,
-		share: share,
+		in:     newIngester(cfg.Sink, cfg.Limits, log, cfg.Now, m.messages.WithLabelValues(sourceEmbedded)),
+		srv:    srv,
+		log:    log,
+		share:  share,
+		ackers: map[*mqtt.Client]*acker{},
 	}
 	ah := newAuthHook(cfg, srv, log)
 	switch {
@@ -160,6 +163,11 @@ type ingestHook struct {
 	log   *slog.Logger
 	share *deviceShare // nil: no cap per client
 
+	// ackers acknowledge QoS 1 publishes after their commits, one per
+	// connected client.
+	amu    sync.Mutex
+	ackers map[*mqtt.Client]*acker
+
 	// mu is held for reading while a publish is being ingested, so stop can
 	// wait for those in flight: after Run returns, the sink is not called.
 	mu     sync.RWMutex
@@ -173,11 +181,19 @@ func (h *ingestHook) ID() string { return "andon-ingest" }
 // Provides declares the events the hook handles.
 func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnDisconnect }
 
-// OnDisconnect forgets a client's share of the ingest rate.
+// OnDisconnect forgets a client's share of the ingest rate and its acker.
+// Publishes still being committed are stored, but not acknowledged: the
+// client resends them and they are stored once.
 func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	if h.share != nil {
 		h.share.forget(cl.ID)
 	}
+	h.amu.Lock()
+	if a := h.ackers[cl]; a != nil {
+		a.stop()
+		delete(h.ackers, cl)
+	}
+	h.amu.Unlock()
 }
 
 func (h *ingestHook) start(ctx context.Context) {
@@ -192,13 +208,17 @@ func (h *ingestHook) stop() {
 	h.mu.Unlock()
 }
 
-// OnPublish stores the readings of a publish. For QoS 1 and 2 it waits for
-// the commit, so the PUBACK (or PUBREC) means "stored". A store failure
-// returns packets.ErrRejectPacket, which makes mochi send no ack, and
-// disconnects the client so it resends; the error must never be a wrapped
-// packets.Code, which panics inside mochi. A payload that cannot be parsed is
-// not a store failure: it is acknowledged and forwarded as usual, or the
-// device would resend garbage forever.
+// OnPublish stores the readings of a publish. For QoS 1 and 2 the
+// acknowledgement means "stored": a QoS 1 publish that nobody else
+// subscribes to is queued for the writer and acknowledged by the client's
+// acker after its commit (see acker), so one connection can have many
+// publishes in one commit; anything else (QoS 2, retained messages, topics
+// other clients subscribe to) waits here for its commit, and mochi then acks
+// and forwards it as usual. A store failure returns packets.ErrRejectPacket,
+// which makes mochi send no ack, and disconnects the client so it resends;
+// the error must never be a wrapped packets.Code, which panics inside mochi.
+// A payload that cannot be parsed is not a store failure: it is acknowledged
+// and forwarded as usual, or the device would resend garbage forever.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -206,12 +226,12 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, packets.ErrRejectPacket
 	}
 	rs := h.in.readings(pk.TopicName, pk.Payload)
-	if len(rs) == 0 {
-		return pk, nil
-	}
 	// Inline publishes come from Andon itself with nobody to resend them, so
 	// they are never waited for.
 	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
+		if len(rs) == 0 {
+			return pk, nil
+		}
 		if h.share != nil && !cl.Net.Inline && !h.share.allow(cl.ID, len(rs)) {
 			return pk, nil // over the client's share: dropped and counted
 		}
@@ -220,14 +240,25 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, storeTimeout)
+	defer cancel()
 	var err error
-	if h.share != nil {
+	if h.share != nil && len(rs) > 0 {
 		err = h.share.wait(ctx, cl.ID, len(rs))
 	}
+	a := h.acker(cl)
+	if err == nil && len(rs) > 0 && pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && !h.subscribed(pk.TopicName) {
+		if err = a.enqueue(ctx, h.in.sink, rs, pk.PacketID); err == nil {
+			return pk, packets.ErrRejectPacket // the acker acknowledges it after the commit
+		}
+	}
 	if err == nil {
+		// mochi acknowledges this one itself on return: the client's
+		// earlier publishes must be acknowledged first (MQTT-4.6.0-2).
+		err = a.waitIdle(ctx)
+	}
+	if err == nil && len(rs) > 0 {
 		err = h.in.sink.Write(ctx, rs)
 	}
-	cancel()
 	if err != nil {
 		h.log.Warn("mqtt publish not stored; disconnecting the client so it resends",
 			"client_id", cl.ID, "topic", pk.TopicName, "error", err)
@@ -238,6 +269,137 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	}
 	return pk, nil
 }
+
+// subscribed tells whether any client subscribes to topic, in which case
+// mochi must forward the publish, which it does only for publishes it
+// acknowledges itself.
+func (h *ingestHook) subscribed(topic string) bool {
+	subs := h.srv.Topics.Subscribers(topic)
+	return len(subs.Subscriptions) > 0 || len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0
+}
+
+// acker returns the client's acker, starting it on first use.
+func (h *ingestHook) acker(cl *mqtt.Client) *acker {
+	h.amu.Lock()
+	defer h.amu.Unlock()
+	a := h.ackers[cl]
+	if a == nil {
+		a = newAcker(h, cl)
+		h.ackers[cl] = a
+	}
+	return a
+}
+
+// acker acknowledges one client's QoS 1 publishes after their commits, in
+// the order they arrived (MQTT-4.6.0-2): the writer reports commits in the
+// order readings were queued, and one client's publishes are queued in the
+// order mochi reads them. It writes on its own goroutine, so a client slow
+// to read its acks never holds up the writer.
+type acker struct {
+	h    *ingestHook
+	cl   *mqtt.Client
+	wake chan struct{}
+	quit chan struct{}
+
+	mu      sync.Mutex
+	ready   []uint16 // committed, acknowledgement not yet written
+	pending int      // queued or ready, not yet acknowledged
+	failed  error    // a commit failed: acknowledge nothing more
+}
+
+func newAcker(h *ingestHook, cl *mqtt.Client) *acker {
+	a := &acker{h: h, cl: cl, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+// enqueue hands rs to the writer; its commit makes packet id ready to be
+// acknowledged. It blocks while the write queue is full.
+func (a *acker) enqueue(ctx context.Context, sink Sink, rs []plant.Reading, id uint16) error {
+	a.mu.Lock()
+	if a.failed != nil {
+		err := a.failed
+		a.mu.Unlock()
+		return err
+	}
+	a.pending++
+	a.mu.Unlock()
+	err := sink.Enqueue(ctx, rs, func(err error) {
+		// On the writer's goroutine: record and wake, never block.
+		a.mu.Lock()
+		if err != nil && a.failed == nil {
+			a.failed = err
+		} else if err == nil && a.failed == nil {
+			a.ready = append(a.ready, id)
+		}
+		a.mu.Unlock()
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		a.mu.Lock()
+		a.pending--
+		a.mu.Unlock()
+	}
+	return err
+}
+
+// waitIdle waits until every publish enqueued so far is acknowledged, or
+// returns the commit error that stopped the acknowledgements.
+func (a *acker) waitIdle(ctx context.Context) error {
+	for {
+		a.mu.Lock()
+		pending, failed := a.pending, a.failed
+		a.mu.Unlock()
+		switch {
+		case failed != nil:
+			return failed
+		case pending == 0:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.quit:
+			return mqtt.ErrConnectionClosed
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (a *acker) run() {
+	var ids []uint16
+	for {
+		select {
+		case <-a.wake:
+		case <-a.quit:
+			return
+		}
+		a.mu.Lock()
+		ids, a.ready = a.ready, ids[:0]
+		failed := a.failed
+		a.mu.Unlock()
+		for _, id := range ids {
+			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id}
+			if err := a.cl.WritePacket(ack); err != nil {
+				break // the connection is gone; the client resends what it lacks
+			}
+		}
+		a.mu.Lock()
+		a.pending -= len(ids)
+		a.mu.Unlock()
+		if failed != nil {
+			a.h.log.Warn("mqtt publish not stored; disconnecting the client so it resends",
+				"client_id", a.cl.ID, "error", failed)
+			_ = a.h.srv.DisconnectClient(a.cl, packets.ErrServerBusy)
+			return
+		}
+	}
+}
+
+func (a *acker) stop() { close(a.quit) }
 
 // minLevelHandler drops records below min, so a noisy library logs only what
 // matters through the application's handler.

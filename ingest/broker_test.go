@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,8 @@ func startBrokerWith(t *testing.T, cfg BrokerConfig) string {
 				t.Errorf("broker Run: %v", err)
 			}
 		case <-time.After(waitTimeout):
-			t.Errorf("broker did not stop")
+			buf := make([]byte, 1<<22)
+			t.Errorf("broker did not stop\n%s", buf[:runtime.Stack(buf, true)])
 		}
 	})
 	return ln.Addr().String()
