@@ -35,6 +35,7 @@ type serveConfig struct {
 	DeviceRate   float64 // readings per second one MQTT client may publish; 0: no cap
 	LogLevel     string
 	LogFormat    string
+	CPUProfile   string // file for a CPU profile of the whole run; "" for none
 
 	OpenViewing   bool          // anyone may view pages without logging in
 	MQTTAnonymous bool          // the embedded broker takes clients without credentials
@@ -85,6 +86,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.WriteQueue, "write-queue", 200_000, "readings waiting to be written, at most; beyond it QoS 1 publishers wait and QoS 0 readings are dropped")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile (pprof) of the whole run to this file, for benchmarks and performance reports")
 	fs.BoolVar(&c.OpenViewing, "open-viewing", false, "let anyone view the pages without logging in (writes still need a login); on by default with --demo")
 	fs.BoolVar(&c.MQTTAnonymous, "mqtt-anonymous", false, "let MQTT clients publish to the embedded broker without credentials; on by default with --demo")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate file (PEM): serve HTTPS, and MQTT over TLS on --mqtts-listen")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -51,12 +52,35 @@ func (env *environment) serveCmd(ctx context.Context, args []string) error {
 	return env.serve(ctx, cfg)
 }
 
+// startCPUProfile profiles the process until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("serve: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("serve: cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 // serve wires the product together: store → writer → ingest (embedded broker
 // and/or external client) → web, and runs it until ctx is done. Shutdown goes
 // in the order that loses nothing: stop taking readings, commit what is
 // queued, then close websockets (code 1012) and the HTTP server.
 func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	log := env.logger(cfg.LogLevel, cfg.LogFormat)
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	// Bind the listeners first: a port in use is the commonest failure on a
 	// first start and deserves a one-line answer before anything else happens.
