@@ -1,8 +1,6 @@
 package db
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 
 	"andon/plant"
@@ -126,31 +124,3 @@ func upsertRollupSQL(table string) string {
 // addCountsSQL moves the maintained row counts by deltas (raw, 1m, 1h).
 const addCountsSQL = `UPDATE storage_counts SET rows = rows + CASE resolution
 	WHEN 'raw' THEN ?1 WHEN '1m' THEN ?2 WHEN '1h' THEN ?3 ELSE 0 END`
-
-// rollup updates both rollup tables from a batch's inserted rows and the
-// row counts, inside the batch's transaction: one statement per bucket.
-func rollup(ctx context.Context, t *txStmts, rs []plant.Stored) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	var added [2]int64
-	for i, st := range []*sql.Stmt{t.roll1m, t.roll1h} {
-		width := Res1m.Width()
-		if i == 1 {
-			width = Res1h.Width()
-		}
-		for k, a := range aggregate(rs, width) {
-			var n int64
-			if err := st.QueryRowContext(ctx, k.tag, k.bucket, a.min, a.max, a.sum, a.count, a.last, a.lastTS).Scan(&n); err != nil {
-				return fmt.Errorf("db: write: rollup of tag %d at %d: %w", k.tag, k.bucket, err)
-			}
-			if n == a.count {
-				added[i]++
-			}
-		}
-	}
-	if _, err := t.counts.ExecContext(ctx, len(rs), added[0], added[1]); err != nil {
-		return fmt.Errorf("db: write: row counts: %w", err)
-	}
-	return nil
-}

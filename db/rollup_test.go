@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"andon/plant"
@@ -144,5 +145,95 @@ func TestBucketOf(t *testing.T) {
 		if got := bucketOf(tc.ts, tc.width); got != tc.want {
 			t.Errorf("bucketOf(%d, %d) = %d, want %d", tc.ts, tc.width, got, tc.want)
 		}
+	}
+}
+
+// writeConcurrently writes rs from 8 goroutines in chunks of random sizes,
+// so the writer has readings waiting behind most batches.
+func writeConcurrently(t *testing.T, w *Writer, rs []plant.Reading) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	per := (len(rs) + 7) / 8
+	for g := range 8 {
+		part := rs[min(g*per, len(rs)):min((g+1)*per, len(rs))]
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			for len(part) > 0 {
+				n := min(len(part), 1+rng.IntN(50))
+				if err := w.Write(context.Background(), part[:n]); err != nil {
+					errs <- err
+					return
+				}
+				part = part[n:]
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestRollupsHeldWhileBusy: with readings always waiting, the writer holds
+// rollups in memory across transactions and writes them less often, and
+// the tables end up exactly what the readings say.
+func TestRollupsHeldWhileBusy(t *testing.T) {
+	s := OpenTest(t)
+	w := NewWriter(s, WriterConfig{MaxBatch: 97})
+	w.busy = func() bool { return true }
+	runWriter(t, w)
+	rs := randomReadings(rand.New(rand.NewPCG(3, 4)), 8000, 1_780_000_000_000)
+	writeConcurrently(t, w, rs)
+	if commits, flushes := w.commits.Load(), w.rollFlushes.Load(); flushes == 0 || flushes >= commits {
+		t.Errorf("%d rollup writes for %d commits: want some, and fewer", flushes, commits)
+	}
+	checkRollups(t, s)
+	if n := countRows(t, s, "rollup_pending"); n != 0 {
+		t.Errorf("%d rows left in rollup_pending after the rollups were written", n)
+	}
+}
+
+// TestRollupsRecoveredAfterCrash: rollups held in memory when the process
+// dies are rebuilt from the readings by the next writer, before it takes
+// new readings.
+func TestRollupsRecoveredAfterCrash(t *testing.T) {
+	s := OpenTest(t)
+	base := int64(1_780_000_000_000)
+	// Some rollups are written first, so recovery must merge with rows
+	// that exist as well as create missing ones.
+	w1 := NewWriter(s, WriterConfig{})
+	stop1 := runWriter(t, w1)
+	if err := w1.Write(context.Background(), randomReadings(rand.New(rand.NewPCG(7, 7)), 500, base)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop1(); err != nil {
+		t.Fatal(err)
+	}
+
+	w := NewWriter(s, WriterConfig{MaxBatch: 97})
+	w.busy = func() bool { return true }
+	w.holdRollups = true // never written: as if the process died
+	stop := runWriter(t, w)
+	writeConcurrently(t, w, randomReadings(rand.New(rand.NewPCG(5, 6)), 4000, base))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "rollup_pending"); n == 0 {
+		t.Fatal("nothing in rollup_pending: the test did not hold any rollups")
+	}
+	if want, got := wantRollups(t, s, Res1m), gotRollups(t, s, Res1m); len(got) >= len(want) {
+		t.Fatalf("%d of %d minute buckets written before the crash: the test held nothing back", len(got), len(want))
+	}
+
+	w3 := NewWriter(s, WriterConfig{})
+	runWriter(t, w3)
+	if err := w3.Write(context.Background(), []plant.Reading{reading(press3, "m0", base+1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	checkRollups(t, s)
+	if n := countRows(t, s, "rollup_pending"); n != 0 {
+		t.Errorf("%d rows left in rollup_pending after recovery", n)
 	}
 }

@@ -106,6 +106,12 @@ type Writer struct {
 	// noRollups skips the rollups: only BenchmarkWriter sets it, to
 	// measure what they cost.
 	noRollups bool
+	// busy tells whether more readings wait behind the current batch, so
+	// its rollups may be held in memory; tests replace it, and set
+	// holdRollups to keep held rollups unwritten (as a crash would).
+	busy        func() bool
+	holdRollups bool
+	rollFlushes atomic.Int64 // rollup writes, for tests
 
 	// failing is the error of the last write transaction while writes fail
 	// (a full disk, a broken file), nil once one commits; failSince is when
@@ -120,6 +126,7 @@ type Writer struct {
 	rejects []plant.Reject
 
 	// The fields below are touched only by the Run goroutine.
+	roll       rollupBuffer
 	machines   map[plant.Path]int64
 	tags       map[tagKey]tagInfo
 	words      map[string]int64
@@ -196,6 +203,7 @@ func NewWriter(s *Store, cfg WriterConfig) *Writer {
 		arrivals: make(map[int64]int64),
 	}
 	w.m = newWriterMetrics(cfg.Registerer, func() float64 { return float64(w.queued.Load()) })
+	w.busy = w.queueBusy
 	return w
 }
 
@@ -350,6 +358,11 @@ func (w *Writer) Run(ctx context.Context) error {
 		return err
 	}
 	defer st.close()
+	if err := w.recoverRollups(wctx); err != nil {
+		w.stopAccepting()
+		w.drainFailed(err)
+		return err
+	}
 
 	// Without a hook the tick channel stays nil and never fires.
 	var tick <-chan time.Time
@@ -365,11 +378,14 @@ func (w *Writer) Run(ctx context.Context) error {
 			w.stopAccepting()
 			for w.commitNext(wctx, st) {
 			}
+			w.flushRollups(wctx, st)
 			return nil
 		case <-tick:
 			w.tick(wctx)
 			continue
 		case j := <-w.jobs:
+			// Maintenance (retention, the backfill) sees every rollup.
+			w.flushRollups(wctx, st)
 			j.done <- w.runJob(wctx, j.fn)
 			continue
 		case <-w.kick:
@@ -384,7 +400,16 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 		}
+		// Out of work: what was held in memory is written now.
+		w.flushRollups(wctx, st)
 	}
+}
+
+// queueBusy tells whether readings are waiting to be taken.
+func (w *Writer) queueBusy() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) > 0
 }
 
 // Failing returns the error of the last write transaction, and since when
@@ -495,6 +520,9 @@ func (w *Writer) commitNext(ctx context.Context, st *stmts) bool {
 		return true
 	}
 	w.setFailing(nil)
+	if w.roll.commit(b.roll, w.cfg.Now()) {
+		w.rollFlushes.Add(1)
+	}
 	if b.hooked {
 		w.cfg.Hook.Commit()
 	}
@@ -530,6 +558,8 @@ type batch struct {
 	createdTags    int
 
 	hooked bool // Hook.Apply was called, so Commit or Rollback is owed
+
+	roll rollupStage // applied to the rollup buffer after the commit
 }
 
 type lastValue struct {
@@ -611,10 +641,12 @@ func (w *Writer) writeBatch(ctx context.Context, st *stmts, parts []part, pendin
 			return fmt.Errorf("db: write: trim rejects: %w", err)
 		}
 	}
-	// Rollups commit with their readings, so a chart never sees a minute
-	// whose aggregate disagrees with the rows below it.
+	// Rollups commit with their readings while the writer keeps up; while
+	// it is busy they are held in memory for up to rollupDefer and listed
+	// in rollup_pending (rollup_buffer.go).
 	if !w.noRollups {
-		if err := rollup(ctx, t, b.stored); err != nil {
+		flush := w.roll.due(w.busy(), now)
+		if b.roll, err = w.roll.stage(ctx, t, b.stored, flush); err != nil {
 			return err
 		}
 	}
@@ -957,15 +989,16 @@ type stmts struct {
 	reading, last, unit, reject, trim  *sql.Stmt
 	selAsset, insAsset, selTag, insTag *sql.Stmt
 	selWord, insWord                   *sql.Stmt
-	roll1m, roll1h, counts             *sql.Stmt
+	roll1m, roll1h, counts, pending    *sql.Stmt
 	all                                []*sql.Stmt
 }
 
 type txStmts struct {
+	tx                                 *sql.Tx
 	reading, last, unit, reject, trim  *sql.Stmt
 	selAsset, insAsset, selTag, insTag *sql.Stmt
 	selWord, insWord                   *sql.Stmt
-	roll1m, roll1h, counts             *sql.Stmt
+	roll1m, roll1h, counts, pending    *sql.Stmt
 	all                                []*sql.Stmt
 }
 
@@ -989,6 +1022,7 @@ func (w *Writer) prepare(ctx context.Context) (*stmts, error) {
 		{&st.roll1m, upsertRollupSQL("rollups_1m")},
 		{&st.roll1h, upsertRollupSQL("rollups_1h")},
 		{&st.counts, addCountsSQL},
+		{&st.pending, `INSERT OR IGNORE INTO rollup_pending(tag_id, bucket_ms) VALUES (?, ?)`},
 	}
 	for _, d := range defs {
 		s, err := w.s.w.PrepareContext(ctx, d.query)
@@ -1009,7 +1043,7 @@ func (st *stmts) close() {
 }
 
 func (st *stmts) in(ctx context.Context, tx *sql.Tx) *txStmts {
-	t := &txStmts{}
+	t := &txStmts{tx: tx}
 	bind := func(s *sql.Stmt) *sql.Stmt {
 		ts := tx.StmtContext(ctx, s)
 		t.all = append(t.all, ts)
@@ -1020,7 +1054,7 @@ func (st *stmts) in(ctx context.Context, tx *sql.Tx) *txStmts {
 	t.selAsset, t.insAsset = bind(st.selAsset), bind(st.insAsset)
 	t.selTag, t.insTag = bind(st.selTag), bind(st.insTag)
 	t.selWord, t.insWord = bind(st.selWord), bind(st.insWord)
-	t.roll1m, t.roll1h, t.counts = bind(st.roll1m), bind(st.roll1h), bind(st.counts)
+	t.roll1m, t.roll1h, t.counts, t.pending = bind(st.roll1m), bind(st.roll1h), bind(st.counts), bind(st.pending)
 	return t
 }
 
