@@ -12,14 +12,20 @@ import (
 // Rollups cost two upserts per bucket a transaction touches; with readings
 // of a thousand tags in every small transaction that was most of the
 // writer's time (37% of Andon's CPU under QoS 1 load, pprof). So while the
-// writer is busy, the buckets of committed readings are merged in memory
-// and written at most rollupDefer later, or when the writer has nothing
-// else to do. A quiet writer writes them in the readings' own transaction,
-// as before. Each minute bucket held in memory is listed in rollup_pending
+// writer is busy (readings wait behind the batch) or the batch holds only
+// readings nobody reads back at once (QoS 0, and QoS 1 acknowledged after
+// the commit, which keep a device's next publishes waiting for the PUBACKs,
+// so the queue looks empty), the buckets are merged in memory and written
+// at most rollupDefer later, or once the writer has had nothing to do for
+// rollupIdle. A batch with a Write caller, who may read right after, writes
+// them in the readings' own transaction, as before. Each minute bucket held in memory is listed in rollup_pending
 // in its readings' transaction, so a crash loses nothing: the next Run
 // rebuilds those buckets from the readings before it takes new ones.
 const (
 	rollupDefer = time.Second
+	// rollupIdle is how long the writer waits for more work before it
+	// writes what it holds.
+	rollupIdle = 25 * time.Millisecond
 	// maxOpenBuckets bounds the buckets held in memory (late readings
 	// spread over many minutes open many); beyond it they are written.
 	maxOpenBuckets = 100_000

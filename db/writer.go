@@ -145,6 +145,11 @@ type item struct {
 	weight int64 // semaphore units held until done
 	next   int   // index of the first reading not yet taken into a batch
 	err    error // first error of any of its parts
+	// stream marks readings nobody reads back at once (QoS 0, and QoS 1
+	// whose PUBACK follows the commit): a batch of only these may hold its
+	// rollups in memory. Write's caller may read right after, so its
+	// batch writes every held rollup.
+	stream bool
 }
 
 type part struct {
@@ -218,7 +223,7 @@ func (w *Writer) weight(n int) int64 {
 // context's error if ctx ends first (the readings may still be committed).
 func (w *Writer) Write(ctx context.Context, rs []plant.Reading) error {
 	ch := make(chan error, 1)
-	if err := w.Enqueue(ctx, rs, func(err error) { ch <- err }); err != nil {
+	if err := w.enqueue(ctx, rs, func(err error) { ch <- err }, false); err != nil {
 		return err
 	}
 	select {
@@ -235,6 +240,10 @@ func (w *Writer) Write(ctx context.Context, rs []plant.Reading) error {
 // must not modify rs until done is called. If Enqueue returns an error, done
 // is not called.
 func (w *Writer) Enqueue(ctx context.Context, rs []plant.Reading, done func(error)) error {
+	return w.enqueue(ctx, rs, done, true)
+}
+
+func (w *Writer) enqueue(ctx context.Context, rs []plant.Reading, done func(error), stream bool) error {
 	if len(rs) == 0 {
 		if w.isClosed() {
 			return ErrClosed
@@ -260,7 +269,7 @@ func (w *Writer) Enqueue(ctx context.Context, rs []plant.Reading, done func(erro
 			return fmt.Errorf("db: enqueue: %w", err)
 		}
 	}
-	if !w.push(&item{rs: rs, done: done, weight: n}) {
+	if !w.push(&item{rs: rs, done: done, weight: n, stream: stream}) {
 		w.sem.Release(n)
 		return ErrClosed
 	}
@@ -279,7 +288,7 @@ func (w *Writer) TryEnqueue(rs []plant.Reading) bool {
 		w.m.dropped.Add(float64(len(rs)))
 		return false
 	}
-	if !w.push(&item{rs: rs, weight: n}) {
+	if !w.push(&item{rs: rs, weight: n, stream: true}) {
 		w.sem.Release(n)
 		w.m.dropped.Add(float64(len(rs)))
 		return false
@@ -372,6 +381,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		tick = t.C
 	}
 
+	var idle <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -380,6 +390,10 @@ func (w *Writer) Run(ctx context.Context) error {
 			}
 			w.flushRollups(wctx, st)
 			return nil
+		case <-idle:
+			idle = nil
+			w.flushRollups(wctx, st)
+			continue
 		case <-tick:
 			w.tick(wctx)
 			continue
@@ -400,8 +414,12 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 		}
-		// Out of work: what was held in memory is written now.
-		w.flushRollups(wctx, st)
+		// Out of work: what was held in memory is written once no more
+		// comes for rollupIdle (a QoS 1 device sends its next publishes
+		// only after the PUBACKs of this batch).
+		if !w.roll.empty() || w.roll.pending {
+			idle = time.After(rollupIdle)
+		}
 	}
 }
 
@@ -645,7 +663,11 @@ func (w *Writer) writeBatch(ctx context.Context, st *stmts, parts []part, pendin
 	// it is busy they are held in memory for up to rollupDefer and listed
 	// in rollup_pending (rollup_buffer.go).
 	if !w.noRollups {
-		flush := w.roll.due(w.busy(), now)
+		stream := true
+		for _, p := range parts {
+			stream = stream && p.it.stream
+		}
+		flush := w.roll.due(stream || w.busy(), now)
 		if b.roll, err = w.roll.stage(ctx, t, b.stored, flush); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -237,6 +238,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		}
 		// A false means the queue was full; the sink counts the drop.
 		h.in.sink.TryEnqueue(rs)
+		if !cl.Net.Inline && !pk.FixedHeader.Retain && !h.subscribed(pk.TopicName) {
+			// Nothing to retain or forward: telling mochi so spares it
+			// the scan for subscribers (5% of a QoS 0 flood's CPU).
+			return pk, packets.ErrRejectPacket
+		}
 		return pk, nil
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, storeTimeout)
@@ -274,6 +280,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 // mochi must forward the publish, which it does only for publishes it
 // acknowledges itself.
 func (h *ingestHook) subscribed(topic string) bool {
+	// The broker's count of subscriptions spares the topic scan, and its
+	// allocations, while nobody subscribes at all, which is the rule.
+	if atomic.LoadInt64(&h.srv.Info.Subscriptions) <= 0 {
+		return false
+	}
 	subs := h.srv.Topics.Subscribers(topic)
 	return len(subs.Subscriptions) > 0 || len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0
 }
@@ -371,6 +382,7 @@ func (a *acker) waitIdle(ctx context.Context) error {
 
 func (a *acker) run() {
 	var ids []uint16
+	var buf []byte
 	for {
 		select {
 		case <-a.wake:
@@ -381,11 +393,24 @@ func (a *acker) run() {
 		ids, a.ready = a.ready, ids[:0]
 		failed := a.failed
 		a.mu.Unlock()
-		for _, id := range ids {
-			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id}
-			if err := a.cl.WritePacket(ack); err != nil {
-				break // the connection is gone; the client resends what it lacks
+		if len(ids) > 0 {
+			// One write for all the acks ready, rather than mochi's
+			// WritePacket and its write per packet (16% of the CPU under
+			// QoS 1 load): a PUBACK with reason 0 and no properties is
+			// the same four bytes in MQTT 3.1.1 and 5. It is written under
+			// the client's lock, as mochi writes, so packets never
+			// interleave.
+			buf = buf[:0]
+			for _, id := range ids {
+				buf = append(buf, packets.Puback<<4, 2, byte(id>>8), byte(id))
 			}
+			a.cl.Lock()
+			if !a.cl.Closed() && a.cl.Net.Conn != nil {
+				// An error means the connection is gone; the client
+				// resends what it lacks.
+				_, _ = a.cl.Net.Conn.Write(buf)
+			}
+			a.cl.Unlock()
 		}
 		a.mu.Lock()
 		a.pending -= len(ids)
