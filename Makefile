@@ -14,7 +14,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: fuzz soak run build test deps apt check-generated generate lint vulncheck bench screenshots docker vendor clean
+.PHONY: fuzz soak run build test deps apt check-generated generate lint vulncheck bench bench-go screenshots docker vendor clean
 
 ## run: start Andon with the embedded broker, ./data and the built-in demo plant (http://localhost:8080)
 run:
@@ -38,10 +38,14 @@ test: deps check-generated
 	  $(GO) test -count=1 -timeout 8m ./...; \
 	fi
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
+	@echo "every benchmark once, with tiny inputs, so that none rots (figures meaningless; make bench measures)"
+	ANDON_BENCH_QUICK=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
+	$(GO) build -trimpath -o bin/andon-quick ./cmd/andon
+	$(GO) run ./cmd/andon-bench -andon bin/andon-quick -quick
 
 ## fuzz: each fuzz target for FUZZTIME (make test runs them for 2 s each; their corpora always run as tests)
 FUZZTIME ?= 1m
-FUZZ_TARGETS = ./ingest:FuzzParse ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
+FUZZ_TARGETS = ./ingest:FuzzParse ./ingest:FuzzDecodeFlat ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -88,11 +92,16 @@ vulncheck:
 	  mv "$(VULNDB).tmp" "$(VULNDB)"; fi
 	@bash .ci/vulncheck "$(VULNDB)"
 
-## bench: Go benchmarks (figures go into BENCHMARKS.md)
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./db/ ./ingest/...
-	$(GO) test -run '^$$' -bench IngestEmbedded -benchtime 20000x -count 3 ./cmd/andon
-	$(GO) test -run '^$$' -bench Pages -count 3 ./cmd/andon
+## bench: the benchmark suite: cmd/andon-bench loads a fresh bin/andon (MQTT, websockets, HTTP) beside bare baselines,
+## runs the history Go benchmarks, prints one table of medians and writes it into BENCHMARKS.md (about 10 min)
+BENCH_RUNS ?= 3
+bench: deps build
+	$(GO) run ./cmd/andon-bench -andon bin/andon -runs $(BENCH_RUNS) -out BENCHMARKS.md
+
+## bench-go: every package's Go benchmarks, three runs each (add -cpuprofile to look into one)
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./db/ ./ingest/... ./plant/ ./web/
+	$(GO) test -run '^$$' -bench 'IngestEmbedded|Pages|StartLargeDB' -count 3 ./cmd/andon
 
 ## soak: Andon under steady ingest and 200 websocket clients for SOAK (3m); heap and goroutines sampled into soak.csv
 SOAK ?= 3m

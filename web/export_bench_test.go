@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"io"
+	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"sync"
@@ -37,6 +38,9 @@ func newBenchPlant(b *testing.B) *benchPlant {
 	b.Cleanup(func() { cancel(); wg.Wait() })
 
 	perTag := benchRows / benchTags
+	if os.Getenv("ANDON_BENCH_QUICK") == "1" {
+		perTag = 1000 // make test: only that it still runs
+	}
 	from := time.Now().Add(-time.Duration(perTag) * time.Second).Truncate(time.Hour).UnixMilli()
 	batch := make([]plant.Reading, 0, 10_000)
 	for i := range perTag {
@@ -100,7 +104,11 @@ func BenchmarkExportCSV(b *testing.B) {
 // reports the peak heap above the heap before the export began.
 func BenchmarkExportStreaming(b *testing.B) {
 	p := newBenchPlant(b)
-	for _, rows := range []int64{100_000, benchRows} {
+	sizes := []int64{100_000, benchRows}
+	if os.Getenv("ANDON_BENCH_QUICK") == "1" {
+		sizes = []int64{1000}
+	}
+	for _, rows := range sizes {
 		b.Run(byRows(rows), func(b *testing.B) {
 			to := p.from + rows/benchTags*1000
 			var peak, total int64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,11 @@ func benchIngest(b *testing.B, qos byte) {
 		b.Fatalf("only %.0f of %d readings arrived", stored, b.N*perMessage)
 	}
 }
+
+// benchQuick is set by make test, which runs every benchmark once with
+// ANDON_BENCH_QUICK=1 so that they keep compiling and running; the inputs
+// are then tiny and the figures mean nothing.
+func benchQuick() bool { return os.Getenv("ANDON_BENCH_QUICK") == "1" }
 
 // startBenchServe is startServe for benchmarks: warnings only in the log.
 func startBenchServe(b *testing.B) *server {

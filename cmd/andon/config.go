@@ -36,6 +36,7 @@ type serveConfig struct {
 	LogLevel     string
 	LogFormat    string
 	CPUProfile   string // file for a CPU profile of the whole run; "" for none
+	PprofAddr    string // where to serve Go's /debug/pprof; "" for nowhere
 
 	OpenViewing   bool          // anyone may view pages without logging in
 	MQTTAnonymous bool          // the embedded broker takes clients without credentials
@@ -83,9 +84,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TimeZone, "time-zone", "Local", "the plant's time zone (IANA name, e.g. Europe/Berlin)")
 	fs.StringVar(&c.Synchronous, "synchronous", "normal", "SQLite synchronous mode: normal, or full for power-loss durability")
 	fs.Float64Var(&c.DeviceRate, "device-rate", 20_000, "readings per second one client of the embedded broker may publish (QoS 0 beyond it dropped, QoS 1 slowed); 0 for no cap")
-	fs.IntVar(&c.WriteQueue, "write-queue", 200_000, "readings waiting to be written, at most; beyond it QoS 1 publishers wait and QoS 0 readings are dropped")
+	fs.IntVar(&c.WriteQueue, "write-queue", 50_000, "readings waiting to be written, at most; beyond it QoS 1 publishers wait and QoS 0 readings are dropped")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.StringVar(&c.PprofAddr, "pprof-listen", "", "serve Go's /debug/pprof profiles on this address (keep it on 127.0.0.1), for performance reports")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile (pprof) of the whole run to this file, for benchmarks and performance reports")
 	fs.BoolVar(&c.OpenViewing, "open-viewing", false, "let anyone view the pages without logging in (writes still need a login); on by default with --demo")
 	fs.BoolVar(&c.MQTTAnonymous, "mqtt-anonymous", false, "let MQTT clients publish to the embedded broker without credentials; on by default with --demo")

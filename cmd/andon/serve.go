@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -68,6 +69,24 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
+// servePprof serves Go's profiling endpoints on a listener of their own,
+// apart from the pages and their logins: heap and goroutine profiles of a
+// running plant, for performance reports.
+func servePprof(log *slog.Logger, addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --pprof-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Warn("profiling endpoints served", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
+}
+
 // serve wires the product together: store → writer → ingest (embedded broker
 // and/or external client) → web, and runs it until ctx is done. Shutdown goes
 // in the order that loses nothing: stop taking readings, commit what is
@@ -76,6 +95,13 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	log := env.logger(cfg.LogLevel, cfg.LogFormat)
 	if cfg.CPUProfile != "" {
 		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if cfg.PprofAddr != "" {
+		stop, err := servePprof(log, cfg.PprofAddr)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,6 +22,9 @@ import (
 // (two each), which are constant.
 func BenchmarkSoak(b *testing.B) {
 	dur := 3 * time.Minute
+	if benchQuick() {
+		dur = 2 * time.Second // make test: only that it still runs
+	}
 	if v := os.Getenv("ANDON_SOAK_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -30,7 +34,11 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	out := os.Getenv("ANDON_SOAK_OUT")
 	if out == "" {
-		out = "soak.csv"
+		out = filepath.Join(b.TempDir(), "soak.csv")
+	}
+	every := 5 * time.Second
+	if benchQuick() {
+		every = 200 * time.Millisecond
 	}
 	for range b.N {
 		s := startServe(b, nil, "--demo", "--demo-machines", "100", "--log-level", "warn")
@@ -62,7 +70,7 @@ func BenchmarkSoak(b *testing.B) {
 		}
 		var after []sample // samples after the warm-up
 		start := time.Now()
-		tick := time.NewTicker(5 * time.Second)
+		tick := time.NewTicker(every)
 		for now := range tick.C {
 			runtime.GC()
 			var ms runtime.MemStats
