@@ -142,6 +142,7 @@ type ingestResult struct {
 	lost     float64 // readings published and acknowledged (or sent, QoS 0) neither stored nor counted as dropped
 	dropped  float64 // QoS 0 readings dropped because the write queue was full
 	pushed   float64 // share of the watched machine's readings that reached its websocket
+	cpu      []float64 // % of one core: Andon, the external broker (0 when embedded), this process
 	peakRSS  float64
 	routines float64
 	limit    string
@@ -150,7 +151,7 @@ type ingestResult struct {
 // runAndonIngest publishes l to a running Andon at addr (its embedded broker,
 // or the external broker it subscribes to) and measures readings/s until
 // all are committed and the watched machine's points reached a websocket.
-func runAndonIngest(a *andon, addr string, l *load, c ingestCase) (ingestResult, error) {
+func runAndonIngest(a *andon, addr string, l *load, c ingestCase, brokerPID int) (ingestResult, error) {
 	var res ingestResult
 	wt, wp := l.warmup()
 	// Behind an external broker Andon subscribes a moment after /healthz
@@ -188,6 +189,7 @@ func runAndonIngest(a *andon, addr string, l *load, c ingestCase) (ingestResult,
 	wantPoints := int64(l.readings() / plantMachines) // the watched machine's share
 	a.resetPeak()
 	start := time.Now()
+	cpu := newCPUMeter(a.cmd.Process.Pid, brokerPID, 0)
 	if _, err := publishAll(addr, tt, tp, c.qos, c.conns, c.inflight); err != nil {
 		return res, err
 	}
@@ -224,6 +226,9 @@ func runAndonIngest(a *andon, addr string, l *load, c ingestCase) (ingestResult,
 		end = last
 	}
 	res.rate = (got - before) / end.Sub(start).Seconds()
+	// Up to the last commit; the wait for quiet after it would dilute it.
+	cpu.at = cpu.at.Add(time.Since(end))
+	res.cpu = cpu.percent()
 	res.dropped = dropped
 	res.lost = want - got - dropped
 	res.pushed = float64(w.points.Load()) / float64(wantPoints)

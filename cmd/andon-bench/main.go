@@ -205,10 +205,12 @@ func (b *bench) ingest() error {
 		if err != nil {
 			return err
 		}
-		b.step("%s: generator %.0f, mochi %.0f, andon %.0f readings/s (lost %.0f, dropped %.0f, pushed %.0f%%)", k.c, gen, bare, res.rate, res.lost, res.dropped, 100*res.pushed)
+		b.step("%s: generator %.0f, mochi %.0f, andon %.0f readings/s (lost %.0f, dropped %.0f, pushed %.0f%%; CPU andon %.0f%%, generator %.0f%%)",
+			k.c, gen, bare, res.rate, res.lost, res.dropped, 100*res.pushed, res.cpu[0], res.cpu[2])
 		b.r.add(row{section: "Ingest, embedded broker", name: "**Andon**, " + k.c.String() + ", committed and pushed", unit: "readings/s",
 			baseline: "mochi alone", atLeast: k.target, headline: true}, res.rate, res.rate/bare)
 		b.r.add(row{section: "Ingest, embedded broker", name: "readings lost, " + k.c.String(), unit: "readings", atMost: 0.5, zeroOK: true}, res.lost, 0)
+		b.cpuRows(k.c.String(), res, false)
 		if k.c.qos == 0 && k.perMessage == 1 {
 			b.r.add(row{section: "Ingest, embedded broker", name: "QoS 0 readings dropped because the write queue was full (counted, by design)", unit: "readings"}, res.dropped, 0)
 			b.r.add(row{section: "Footprint", name: "peak RSS under QoS 0 ingest", unit: "MB"}, res.peakRSS/1e6, 0)
@@ -232,6 +234,16 @@ func (b *bench) ingest() error {
 	b.r.add(row{section: "Footprint", name: fmt.Sprintf("peak RSS under QoS 0 ingest with %s websocket clients on the overview", thousands(float64(b.sz.rssClients))),
 		unit: "MB", atMost: 100, headline: true}, res.peakRSS/1e6, 0)
 	return nil
+}
+
+// cpuRows files who used the machine's two cores during an ingest run.
+func (b *bench) cpuRows(what string, res ingestResult, external bool) {
+	sec := "CPU during ingest, % of one core (the machine has 200%)"
+	b.r.add(row{section: sec, name: "Andon, " + what, unit: "%"}, res.cpu[0], 0)
+	if external {
+		b.r.add(row{section: sec, name: "mosquitto, " + what, unit: "%"}, res.cpu[1], 0)
+	}
+	b.r.add(row{section: sec, name: "load generator and websocket watcher, " + what, unit: "%"}, res.cpu[2], 0)
 }
 
 func (b *bench) bareMochi(l *load, c ingestCase) (float64, error) {
@@ -265,7 +277,7 @@ func (b *bench) andonIngest(l *load, c ingestCase, overviewClients int) (ingestR
 		return ingestResult{}, err
 	}
 	defer stop()
-	return runAndonIngest(a, a.mqtt, l, c)
+	return runAndonIngest(a, a.mqtt, l, c, -1)
 }
 
 // external measures Andon behind its own mosquitto against mosquitto's bare
@@ -292,17 +304,19 @@ func (b *bench) external() error {
 			m.stop()
 			return err
 		}
-		res, err := runAndonIngest(a, m.addr, l, c)
+		res, err := runAndonIngest(a, m.addr, l, c, m.cmd.Process.Pid)
 		a.stop()
 		m.stop()
 		if err != nil {
 			return err
 		}
-		b.step("external %s: mosquitto %.0f, andon %.0f readings/s (lost %.0f, dropped %.0f)", c, bare, res.rate, res.lost, res.dropped)
+		b.step("external %s: mosquitto %.0f, andon %.0f readings/s (lost %.0f, dropped %.0f; CPU andon %.0f%%, mosquitto %.0f%%, generator %.0f%%)",
+			c, bare, res.rate, res.lost, res.dropped, res.cpu[0], res.cpu[1], res.cpu[2])
 		b.r.add(row{section: "Ingest, external mosquitto", name: "baseline: mosquitto alone delivering to a do-nothing subscriber, " + c.String(), unit: "readings/s"}, bare, 0)
 		b.r.add(row{section: "Ingest, external mosquitto", name: "**Andon** subscribed to mosquitto, " + c.String(), unit: "readings/s",
 			baseline: "mosquitto alone", ratioAtLeast: 0.9, headline: true}, res.rate, res.rate/bare)
 		b.r.add(row{section: "Ingest, external mosquitto", name: "readings lost, " + c.String(), unit: "readings", atMost: 0.5, zeroOK: true}, res.lost, 0)
+		b.cpuRows("behind mosquitto, "+c.String(), res, true)
 	}
 	return nil
 }
