@@ -138,10 +138,10 @@ func plural(n int) string {
 
 // ingestResult is one run of Andon under a load.
 type ingestResult struct {
-	rate     float64 // readings/s committed and pushed
-	lost     float64 // readings published and acknowledged (or sent, QoS 0) neither stored nor counted as dropped
-	dropped  float64 // QoS 0 readings dropped because the write queue was full
-	pushed   float64 // share of the watched machine's readings that reached its websocket
+	rate     float64   // readings/s committed and pushed
+	lost     float64   // readings published and acknowledged (or sent, QoS 0) neither stored nor counted as dropped
+	dropped  float64   // QoS 0 readings dropped because the write queue was full
+	pushed   float64   // share of the watched machine's readings that reached its websocket
 	cpu      []float64 // % of one core: Andon, the external broker (0 when embedded), this process
 	peakRSS  float64
 	routines float64
