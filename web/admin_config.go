@@ -269,6 +269,7 @@ func (s *Server) saveMachine(c echo.Context) error {
 		return s.renderMachines(c, http.StatusUnprocessableEntity, fe)
 	}
 	s.cfg.Engine.Reload() // the new rule and ideal cycle time apply from the next reading
+	s.hub.plantChanged()  // a new display name shows in the next live update
 	s.audit(c, "machine.update", m.Path.String(), auditChanges(before, machinePairs(cfg, display, rule)))
 	return savedRedirect(c, "/admin/machines")
 }

@@ -44,15 +44,31 @@ import (
 // nothing. A display token's client may hold only the boards its token
 // grants, and is closed with closeRevoked once the token is revoked.
 const (
-	flushEvery   = 250 * time.Millisecond
-	refreshEvery = 10 * time.Second // re-render tiles so ages and offline states stay true
-	sendBuffer   = 64               // frames queued per client before it is dropped
-	maxPending   = 2000             // newest points kept per tag between flushes
-	writeWait    = 10 * time.Second
-	pongWait     = 60 * time.Second
-	pingEvery    = 25 * time.Second
-	maxInbound   = 4096 // bytes of one client message
-	maxTopics    = 16
+	// A commit wakes the hub, which flushes at once unless it flushed less
+	// than minGap ago: a reading reaches the pages within minGap plus the
+	// flush's own time, and 1,000 open pages are written to at most
+	// 1/minGap times a second however fast readings come. flushEvery is
+	// the hub's housekeeping tick: the full refresh, heartbeats and boards
+	// held back by their rate limit.
+	minGap     = 20 * time.Millisecond
+	flushEvery = 250 * time.Millisecond
+	// refreshEvery is how often each tile and list is re-rendered although
+	// nothing was committed, so that ages and offline states stay true.
+	// Overview tiles are re-rendered a few at a time (the sweep): all of
+	// them at once would send every page the whole grid, a megabyte for
+	// 1,000 machines, and hold up the readings behind it.
+	refreshEvery = 10 * time.Second
+	// gridMinGap is the least time between two whole grids sent because
+	// machines appeared: a plant coming online creates tags for seconds,
+	// and the tiles of the machines already shown keep coming meanwhile.
+	gridMinGap = time.Second
+	sendBuffer = 64   // frames queued per client before it is dropped
+	maxPending = 2000 // newest points kept per tag between flushes
+	writeWait  = 10 * time.Second
+	pongWait   = 60 * time.Second
+	pingEvery  = 25 * time.Second
+	maxInbound = 4096 // bytes of one client message
+	maxTopics  = 16
 
 	// closeServiceRestart is sent to every client when the server stops
 	// (RFC 6455 registry: 1012 "Service Restart").
@@ -129,12 +145,36 @@ type hub struct {
 	// boardRenders counts board renders, so tests can see that TVs share
 	// them.
 	boardRenders atomic.Int64
+	// flushes counts flushes that had something to push, and loads the
+	// plant reloads from the store, for tests and benchmarks.
+	flushes atomic.Int64
+	loads   atomic.Int64
+	// wake tells run that something changed, so that it flushes within
+	// minGap instead of at the next tick; capacity 1, never blocks.
+	wake chan struct{}
+	// pd is the plant as the last flush left it: loaded from the store
+	// when tags or names may have changed, and otherwise kept current
+	// with the committed readings, so a flush costs what changed and not
+	// the size of the plant. Only the goroutine that flushes touches it,
+	// as the overview state below.
+	pd *plantData
+	// sweepAt is when the overview's tiles were last swept and sweepPos
+	// the id of the last machine swept; gridAt is when the whole grid was
+	// last sent and gridOwed says one waits for gridMinGap.
+	sweepAt  time.Time
+	sweepPos int64
+	gridAt   time.Time
+	gridOwed bool
 
 	// pmu guards what Committed records; it is held only for map updates.
 	pmu     sync.Mutex
 	dirty   map[int64]struct{}       // machines with new readings
 	points  map[int64]*pendingPoints // by tag, only for watched machines
+	last    map[int64]plant.Stored   // by tag, its newest committed reading
 	newTags bool
+	// stale says the plant changed in a way readings do not show (a
+	// machine renamed), so the next flush reloads it.
+	stale   bool
 	watched map[int64]int      // machine id -> clients subscribed to it
 	stops   map[int64]struct{} // machines whose stops or spans changed
 
@@ -156,11 +196,15 @@ type boardFrame struct {
 
 func newHub(s *Server) *hub {
 	h := &hub{
-		s:       s,
-		log:     s.log,
-		up:      websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192},
+		s:   s,
+		log: s.log,
+		// The hub writes prepared frames, which need no write buffer: with
+		// a pool, 1,000 idle pages do not hold 8 MB of buffers.
+		up:      websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192, WriteBufferPool: &sync.Pool{}},
+		wake:    make(chan struct{}, 1),
 		dirty:   map[int64]struct{}{},
 		points:  map[int64]*pendingPoints{},
+		last:    map[int64]plant.Stored{},
 		watched: map[int64]int{},
 		stops:   map[int64]struct{}{},
 		clients: map[*client]struct{}{},
@@ -169,6 +213,7 @@ func newHub(s *Server) *hub {
 		boards:  map[int64]boardFrame{},
 
 		boardWaiting: map[int64]bool{},
+		sweepAt:      time.Now(),
 	}
 	h.beatEvery.Store(int64(heartbeatEvery))
 	return h
@@ -211,6 +256,7 @@ func (c *client) stop(code int, text string) {
 // writer's goroutine at up to 100k readings/s, so it only touches maps.
 func (h *hub) committed(rs []plant.Stored, newTags bool) {
 	h.pmu.Lock()
+	defer h.wakeUp()
 	defer h.pmu.Unlock()
 	if newTags {
 		h.newTags = true
@@ -221,6 +267,11 @@ func (h *hub) committed(rs []plant.Stored, newTags bool) {
 		if r.MachineID != last {
 			h.dirty[r.MachineID] = struct{}{}
 			last = r.MachineID
+		}
+		// The newest reading of each tag is what the store's last value
+		// now says (it keeps the first of equal timestamps, as here).
+		if l, ok := h.last[r.TagID]; !ok || r.TS > l.TS {
+			h.last[r.TagID] = *r
 		}
 		if h.watched[r.MachineID] == 0 {
 			continue
@@ -251,30 +302,71 @@ func (s *Server) StopsChanged(machineIDs []int64) { s.hub.stopsChanged(machineID
 
 func (h *hub) stopsChanged(ids []int64) {
 	h.pmu.Lock()
-	defer h.pmu.Unlock()
 	for _, id := range ids {
 		h.stops[id] = struct{}{}
+	}
+	h.pmu.Unlock()
+	h.wakeUp()
+}
+
+// plantChanged says that machines changed in the store in a way readings
+// do not show (an admin renamed one), so the next flush reloads the plant.
+func (h *hub) plantChanged() {
+	h.pmu.Lock()
+	h.stale = true
+	h.pmu.Unlock()
+	h.wakeUp()
+}
+
+// wakeUp asks run for a flush without waiting for it.
+func (h *hub) wakeUp() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
 	}
 }
 
 // run flushes pending updates until ctx is done, then closes every client.
+// A wake-up flushes at once, or minGap after the previous flush when that
+// was too recent; the tick does the rest.
 func (h *hub) run(ctx context.Context) error {
-	flush := time.NewTicker(flushEvery)
-	defer flush.Stop()
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+	gap := time.NewTimer(time.Hour)
+	gap.Stop()
+	gapSet := false
+	var lastFlush time.Time
+	flush := func(full bool) {
+		lastFlush = time.Now()
+		if err := h.flush(ctx, full); err != nil && ctx.Err() == nil {
+			h.log.Error("ws flush failed", "err", err)
+		}
+	}
 	lastFull, lastBeat := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			h.shutdown()
 			return nil
-		case <-flush.C:
+		case <-h.wake:
+			if gapSet {
+				continue // the flush the timer brings takes this too
+			}
+			if wait := minGap - time.Since(lastFlush); wait > 0 {
+				gap.Reset(wait)
+				gapSet = true
+				continue
+			}
+			flush(false)
+		case <-gap.C:
+			gapSet = false
+			flush(false)
+		case <-tick.C:
 			full := time.Since(lastFull) >= refreshEvery
 			if full {
 				lastFull = time.Now()
 			}
-			if err := h.flush(ctx, full); err != nil && ctx.Err() == nil {
-				h.log.Error("ws flush failed", "err", err)
-			}
+			flush(full)
 			if time.Since(lastBeat) >= time.Duration(h.beatEvery.Load()) {
 				lastBeat = time.Now()
 				if err := h.heartbeat(ctx); err != nil && ctx.Err() == nil {
@@ -391,51 +483,111 @@ func prepare(v any) (*websocket.PreparedMessage, error) {
 	return websocket.NewPreparedMessage(websocket.TextMessage, b)
 }
 
-// plantData is the store's view of the plant for one flush: queried once
-// and shared by every subscription.
+// plantData is the store's view of the plant, shared by every
+// subscription of a flush. The maps point into lines, so that applying a
+// reading to a tag updates the lines the boards and stop lists read too.
 type plantData struct {
-	grid     views.Grid
 	lines    []plant.Line
-	machines map[int64]plant.Machine
+	machines map[int64]*plant.Machine
+	tags     map[int64]*plant.Tag
+	ids      []int64 // the machines' ids, ascending
 }
 
 func (h *hub) loadPlant(ctx context.Context) (*plantData, error) {
 	s := h.s
+	h.loads.Add(1)
 	lines, err := s.store.Lines(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ws: lines: %w", err)
 	}
-	all, err := s.store.Tags(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("ws: tags: %w", err)
+	if err := s.fillTags(ctx, lines); err != nil {
+		return nil, fmt.Errorf("ws: %w", err)
 	}
-	pd := &plantData{lines: lines, machines: map[int64]plant.Machine{}}
-	for _, l := range lines {
-		withTags(l.Machines, all)
-		for _, m := range l.Machines {
+	pd := &plantData{lines: lines, machines: map[int64]*plant.Machine{}, tags: map[int64]*plant.Tag{}}
+	for i := range lines {
+		for j := range lines[i].Machines {
+			m := &lines[i].Machines[j]
 			pd.machines[m.ID] = m
+			pd.ids = append(pd.ids, m.ID)
+			for k := range m.Tags {
+				pd.tags[m.Tags[k].ID] = &m.Tags[k]
+			}
 		}
 	}
-	pd.grid, err = s.gridFrom(lines)
-	return pd, err
+	slices.Sort(pd.ids)
+	return pd, nil
+}
+
+// apply brings the plant up to date with the newest committed reading of
+// each tag, as the store's Lines would now show it. It returns false when
+// a reading says something only the store knows: a machine it does not
+// hold, or a number for a text tag, whose word the store derives from the
+// number.
+func (pd *plantData) apply(last map[int64]plant.Stored) bool {
+	for _, r := range last {
+		m := pd.machines[r.MachineID]
+		if m == nil {
+			return false
+		}
+		m.LastSeen = max(m.LastSeen, r.TS)
+		t := pd.tags[r.TagID]
+		if t == nil {
+			// A hidden tag: not on any page, but it shows the machine is
+			// alive, as in the store's LastSeen.
+			continue
+		}
+		if r.TS <= t.LastTS {
+			continue
+		}
+		if t.Text && r.Word == "" {
+			return false
+		}
+		// The store keeps a word's id as the tag's value, as r does.
+		t.LastTS, t.LastValue = r.TS, r.Value
+		if t.Text {
+			t.LastWord = r.Word
+		}
+	}
+	return true
 }
 
 // machine returns a machine from the flush's data, or from the store when a
 // subscribed machine is not in it.
 func (pd *plantData) machine(ctx context.Context, s *Server, id int64) (plant.Machine, error) {
 	if m, ok := pd.machines[id]; ok {
-		return m, nil
+		return *m, nil
 	}
 	return s.machineWithTags(ctx, id)
+}
+
+// plant returns the plant brought up to date for this flush: the one the
+// last flush left, with the newest readings applied, or a new one from the
+// store when tags or names may have changed, on the full refresh (which
+// also catches what nobody reported, such as a unit a device changed), or
+// when the readings cannot be applied.
+func (h *hub) plant(ctx context.Context, last map[int64]plant.Stored, reload bool) (*plantData, error) {
+	if !reload && h.pd != nil && h.pd.apply(last) {
+		return h.pd, nil
+	}
+	// Everything committed before this flush took its changes is in the
+	// store, so the store's plant needs none of them applied.
+	h.pd = nil
+	pd, err := h.loadPlant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.pd = pd
+	return pd, nil
 }
 
 // flush pushes what was committed since the last flush.
 func (h *hub) flush(ctx context.Context, full bool) error {
 	h.pmu.Lock()
-	dirty, points, newTags, stops := h.dirty, h.points, h.newTags, h.stops
-	h.dirty, h.newTags = map[int64]struct{}{}, false
+	dirty, points, newTags, stops, last, stale := h.dirty, h.points, h.newTags, h.stops, h.last, h.stale
+	h.dirty, h.newTags, h.stale = map[int64]struct{}{}, false, false
 	h.points = map[int64]*pendingPoints{}
 	h.stops = map[int64]struct{}{}
+	h.last = map[int64]plant.Stored{}
 	h.pmu.Unlock()
 
 	h.mu.Lock()
@@ -446,13 +598,40 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 		}
 	}
 	h.mu.Unlock()
-	if len(subs) == 0 || (!full && !newTags && len(dirty) == 0 && len(points) == 0 && len(stops) == 0 && len(h.boardWaiting) == 0) {
+	now := time.Now()
+	overview := len(subs[topicPlant]) > 0
+	if !overview {
+		// A page subscribing gets the whole grid; the sweep starts anew.
+		h.sweepAt, h.gridOwed = now, false
+	}
+	if len(subs) == 0 {
+		// Nobody to keep the plant current for: the readings just taken
+		// are not applied to it, so the next flush with a page reloads it.
+		h.pd = nil
+		return nil
+	}
+	sweepDue := overview && h.sweepDue(now)
+	if !full && !newTags && !stale && !sweepDue && !h.gridOwed &&
+		len(dirty) == 0 && len(points) == 0 && len(stops) == 0 && len(h.boardWaiting) == 0 {
 		return nil
 	}
 
-	pd, err := h.loadPlant(ctx)
+	h.flushes.Add(1)
+	pd, err := h.plant(ctx, last, full || newTags || stale)
 	if err != nil {
 		return err
+	}
+	var sweep []int64
+	grid := false
+	if overview {
+		sweep = h.sweep(pd, now)
+		if newTags || h.gridOwed {
+			grid = now.Sub(h.gridAt) >= gridMinGap
+			h.gridOwed = !grid
+			if grid {
+				h.gridAt = now
+			}
+		}
 	}
 	nowMS := h.s.now().UnixMilli()
 	var errs []error
@@ -460,7 +639,7 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 		var msgs []any
 		switch {
 		case topic == topicPlant:
-			msgs, err = h.plantDelta(ctx, pd, dirty, newTags, full, nowMS)
+			msgs, err = h.plantDelta(ctx, pd, dirty, sweep, grid, nowMS)
 		case strings.HasPrefix(topic, topicDowntime):
 			lineID, show, ok := parseDowntimeTopic(topic)
 			if !ok {
@@ -527,32 +706,72 @@ func (h *hub) flush(ctx context.Context, full bool) error {
 	return errors.Join(errs...)
 }
 
-// plantDelta is the overview's update: the whole grid when machines may have
-// appeared, else the tiles that changed (all of them on a full refresh).
-func (h *hub) plantDelta(ctx context.Context, pd *plantData, dirty map[int64]struct{}, newTags, full bool, nowMS int64) ([]any, error) {
-	if newTags {
-		html, err := renderString(ctx, views.GridView(pd.grid))
+// sweepDue says whether a tile is due for its periodic re-render.
+func (h *hub) sweepDue(now time.Time) bool {
+	if h.pd == nil {
+		return true
+	}
+	return len(h.pd.ids) > 0 && now.Sub(h.sweepAt) >= refreshEvery/time.Duration(len(h.pd.ids))
+}
+
+// sweep returns the machines whose tiles are due for their periodic
+// re-render: one per refreshEvery/machines since the last sweep, in id
+// order from where the last one stopped, so every tile is re-rendered once
+// per refreshEvery and each flush carries only a few.
+func (h *hub) sweep(pd *plantData, now time.Time) []int64 {
+	n := len(pd.ids)
+	if n == 0 {
+		h.sweepAt = now
+		return nil
+	}
+	due := int(int64(n) * int64(now.Sub(h.sweepAt)) / int64(refreshEvery))
+	if due <= 0 {
+		return nil
+	}
+	if due >= n {
+		due, h.sweepAt = n, now
+	} else {
+		h.sweepAt = h.sweepAt.Add(time.Duration(int64(due) * int64(refreshEvery) / int64(n)))
+	}
+	i, _ := slices.BinarySearch(pd.ids, h.sweepPos+1)
+	out := make([]int64, 0, due)
+	for range due {
+		if i >= n {
+			i = 0
+		}
+		out = append(out, pd.ids[i])
+		i++
+	}
+	h.sweepPos = out[len(out)-1]
+	return out
+}
+
+// plantDelta is the overview's update: the whole grid when machines
+// appeared, else the tiles that changed and those the sweep brings.
+func (h *hub) plantDelta(ctx context.Context, pd *plantData, dirty map[int64]struct{}, sweep []int64, grid bool, nowMS int64) ([]any, error) {
+	if grid {
+		g, err := h.s.gridFrom(pd.lines)
+		if err != nil {
+			return nil, err
+		}
+		html, err := renderString(ctx, views.GridView(g))
 		if err != nil {
 			return nil, fmt.Errorf("ws: render grid: %w", err)
 		}
 		return []any{htmlMsg{Type: "html", ID: "grid", HTML: html}}, nil
 	}
-	ids := make([]int64, 0, len(dirty))
-	if full {
-		for id := range pd.machines {
+	ids := make([]int64, 0, len(dirty)+len(sweep))
+	ids = append(ids, sweep...)
+	for id := range dirty {
+		if _, ok := pd.machines[id]; ok {
 			ids = append(ids, id)
-		}
-	} else {
-		for id := range dirty {
-			if _, ok := pd.machines[id]; ok {
-				ids = append(ids, id)
-			}
 		}
 	}
 	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	msgs := make([]any, 0, len(ids))
 	for _, id := range ids {
-		html, err := renderString(ctx, views.TileView(h.s.tile(pd.machines[id], nowMS)))
+		html, err := renderString(ctx, views.TileView(h.s.tile(*pd.machines[id], nowMS)))
 		if err != nil {
 			return nil, fmt.Errorf("ws: render tile %d: %w", id, err)
 		}

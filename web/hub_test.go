@@ -1,13 +1,17 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,4 +376,189 @@ func TestWebsocketClosedWhenLoginEnds(t *testing.T) {
 			t.Errorf("the admin's websocket was closed with %d", ce.Code)
 		}
 	}
+}
+
+// The hub keeps the plant it loaded and applies each commit's newest
+// readings to it instead of reloading it every flush; after every commit
+// it must equal what the store now says, or ask for a reload when only the
+// store can know. The steps build on each other, in order.
+func TestHubPlantAppliesReadings(t *testing.T) {
+	store := db.OpenTest(t)
+	srv, err := New(Config{Store: store, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hub does not run: the test takes what commits record, as a
+	// flush does.
+	h := srv.hub
+	w := db.NewWriter(store, db.WriterConfig{OnCommit: srv.Committed})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	write := func(t *testing.T, rs ...plant.Reading) {
+		t.Helper()
+		if err := w.Write(ctx, rs); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	take := func() map[int64]plant.Stored {
+		h.pmu.Lock()
+		defer h.pmu.Unlock()
+		last := h.last
+		h.last = map[int64]plant.Stored{}
+		return last
+	}
+
+	now := time.Now().UnixMilli()
+	write(t, reading("line-1", "press-01", "speed", now-9000, 1), word("line-1", "press-01", "state", now-9000, "running"),
+		reading("line-2", "press-02", "good", now-9000, 10))
+	take()
+	pd, err := h.loadPlant(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		rs      []plant.Reading
+		applies bool
+	}{
+		{"newer numbers on two machines", []plant.Reading{
+			reading("line-1", "press-01", "speed", now-8000, 2), reading("line-2", "press-02", "good", now-8000, 11)}, true},
+		{"a newer word", []plant.Reading{word("line-1", "press-01", "state", now-7000, "down")}, true},
+		{"an older reading changes nothing", []plant.Reading{reading("line-1", "press-01", "speed", now-20000, 99)}, true},
+		{"the newest of one commit wins", []plant.Reading{
+			reading("line-1", "press-01", "speed", now-6000, 3), reading("line-1", "press-01", "speed", now-4000, 4),
+			reading("line-1", "press-01", "speed", now-5000, 5)}, true},
+		{"a word for a number tag is stored as its id", []plant.Reading{word("line-1", "press-01", "speed", now-3000, "oops")}, true},
+		{"a number for a text tag needs the store", []plant.Reading{reading("line-1", "press-01", "state", now-2000, 7)}, false},
+		{"and after the reload applies again", []plant.Reading{word("line-1", "press-01", "state", now-1000, "idle")}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			write(t, tc.rs...)
+			applied := pd.apply(take())
+			if applied != tc.applies {
+				t.Errorf("apply = %v, want %v", applied, tc.applies)
+			}
+			fresh, err := h.loadPlant(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if applied && !reflect.DeepEqual(pd.lines, fresh.lines) {
+				t.Errorf("the kept plant differs from the store's:\n got %+v\nwant %+v", pd.lines, fresh.lines)
+			}
+			pd = fresh
+		})
+	}
+}
+
+// A machine renamed by an admin shows its new name in the next tile,
+// although the hub keeps the plant between flushes.
+func TestWebsocketTileAfterRename(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UnixMilli()
+	e.write(t, word("line-1", "press-01", "state", now, "running"), reading("line-1", "press-01", "good", now, 1))
+	id := e.machineID(t, "press-01")
+	c := dial(t, e)
+	subscribe(t, c, "plant")
+	await(t, c, "grid", func(m wsMsg) bool { return m.ID == "grid" && strings.Contains(m.HTML, "press-01") })
+	// A tile first, so the hub holds a plant with the old name.
+	e.write(t, word("line-1", "press-01", "state", now+1, "idle"))
+	tileID := fmt.Sprintf("machine-%d", id)
+	await(t, c, "idle tile", func(m wsMsg) bool { return m.ID == tileID && strings.Contains(m.HTML, ">Idle<") })
+
+	form := url.Values{"display_name": {"Big press"}, "rule_kind": {"none"}}
+	if resp, body := e.asAdminClient().post(t, fmt.Sprintf("/admin/machines/%d", id), form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rename: %d %.300s", resp.StatusCode, body)
+	}
+	e.write(t, word("line-1", "press-01", "state", now+2, "down"))
+	m := await(t, c, "down tile", func(m wsMsg) bool { return m.ID == tileID && strings.Contains(m.HTML, ">Down<") })
+	if !strings.Contains(m.HTML, "Big press") {
+		t.Errorf("the tile after the rename = %s, want the name Big press", m.HTML)
+	}
+}
+
+// The overview's periodic re-render goes round the machines a few at a
+// time: over refreshEvery every tile comes once, in id order, and a gap
+// longer than that re-renders each tile once, not more.
+func TestHubSweep(t *testing.T) {
+	pd := &plantData{}
+	for id := int64(1); id <= 40; id++ {
+		pd.ids = append(pd.ids, id*3)
+	}
+	start := time.Unix(1_700_000_000, 0)
+	step := refreshEvery / 40
+
+	tests := []struct {
+		name  string
+		steps []time.Duration // time since the previous sweep, one sweep each
+		want  int             // tiles in all, none twice
+	}{
+		{"nothing due yet", []time.Duration{0, step / 2}, 0},
+		{"one step, one tile", []time.Duration{step}, 1},
+		{"a round in small steps", slices.Repeat([]time.Duration{step / 5}, 200), 40},
+		{"a round in uneven steps", []time.Duration{7 * step, step / 2, 11 * step, 21*step + step/2}, 40},
+		{"a long silence: each once", []time.Duration{5 * refreshEvery}, 40},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &hub{sweepAt: start}
+			now := start
+			var got []int64
+			for _, d := range tc.steps {
+				now = now.Add(d)
+				got = append(got, h.sweep(pd, now)...)
+			}
+			if len(got) != tc.want {
+				t.Fatalf("%d tiles, want %d: %v", len(got), tc.want, got)
+			}
+			seen := map[int64]bool{}
+			for i, id := range got {
+				if seen[id] {
+					t.Errorf("tile %d twice: %v", id, got)
+				}
+				seen[id] = true
+				if i > 0 && id != got[i-1]+3 && !(got[i-1] == 120 && id == 3) {
+					t.Errorf("tile %d after %d: not in id order: %v", id, got[i-1], got)
+				}
+			}
+		})
+	}
+
+	// Where one round stops, the next goes on.
+	h := &hub{sweepAt: start}
+	first := h.sweep(pd, start.Add(3*step))
+	next := h.sweep(pd, start.Add(5*step))
+	if want := []int64{3, 6, 9}; !slices.Equal(first, want) {
+		t.Errorf("first sweep = %v, want %v", first, want)
+	}
+	if want := []int64{12, 15}; !slices.Equal(next, want) {
+		t.Errorf("next sweep = %v, want %v", next, want)
+	}
+}
+
+// Machines appearing one after another, faster than gridMinGap: every one
+// of them reaches the overview, in a grid sent once the gap has passed.
+func TestWebsocketGridAfterMachinesAppear(t *testing.T) {
+	e := newEnv(t)
+	c := dial(t, e)
+	subscribe(t, c, "plant")
+	await(t, c, "grid snapshot", func(m wsMsg) bool { return m.ID == "grid" })
+	now := time.Now().UnixMilli()
+	for i := range 5 {
+		e.write(t, reading("line-1", fmt.Sprintf("press-0%d", i), "good", now, 1))
+	}
+	await(t, c, "a grid with every machine", func(m wsMsg) bool {
+		if m.ID != "grid" {
+			return false
+		}
+		for i := range 5 {
+			if !strings.Contains(m.HTML, fmt.Sprintf(">press-0%d<", i)) {
+				return false
+			}
+		}
+		return true
+	})
 }

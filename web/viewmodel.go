@@ -52,15 +52,27 @@ func (s *Server) page(c echo.Context, title, sub, nav string) views.Page {
 // withTags fills the machines' tags from all tags when the store's query did
 // not, so the web works with either kind of Lines/Machine query.
 func withTags(ms []plant.Machine, all []plant.Tag) {
-	by := make(map[int64][]plant.Tag)
-	for _, t := range all {
-		by[t.MachineID] = append(by[t.MachineID], t)
+	// Callers pass one line at a time: indexing every tag of the plant for
+	// each line made a plant of 1,000 machines cost 100 lines × 3,000 tags
+	// per overview. Usually every machine has its tags already.
+	if !slices.ContainsFunc(ms, func(m plant.Machine) bool { return len(m.Tags) == 0 }) {
+		return
 	}
+	by := tagsByMachine(all)
 	for i := range ms {
 		if len(ms[i].Tags) == 0 {
 			ms[i].Tags = by[ms[i].ID]
 		}
 	}
+}
+
+// tagsByMachine groups tags by their machine's id.
+func tagsByMachine(all []plant.Tag) map[int64][]plant.Tag {
+	by := make(map[int64][]plant.Tag)
+	for _, t := range all {
+		by[t.MachineID] = append(by[t.MachineID], t)
+	}
+	return by
 }
 
 // machineWithTags loads one machine with its tags.
@@ -81,18 +93,37 @@ func (s *Server) machineWithTags(ctx context.Context, id int64) (plant.Machine, 
 	return m, nil
 }
 
+// fillTags fills the tags of the machines the store's Lines left without
+// any. It asks the store for every tag only when there is such a machine:
+// for a plant of 1,000 machines that query was a fifth of the overview.
+func (s *Server) fillTags(ctx context.Context, lines []plant.Line) error {
+	noTags := func(m plant.Machine) bool { return len(m.Tags) == 0 }
+	if !slices.ContainsFunc(lines, func(l plant.Line) bool { return slices.ContainsFunc(l.Machines, noTags) }) {
+		return nil
+	}
+	all, err := s.store.Tags(ctx)
+	if err != nil {
+		return fmt.Errorf("tags: %w", err)
+	}
+	by := tagsByMachine(all)
+	for _, l := range lines {
+		for i := range l.Machines {
+			if len(l.Machines[i].Tags) == 0 {
+				l.Machines[i].Tags = by[l.Machines[i].ID]
+			}
+		}
+	}
+	return nil
+}
+
 // grid builds the overview's body from the store.
 func (s *Server) grid(ctx context.Context) (views.Grid, error) {
 	lines, err := s.store.Lines(ctx)
 	if err != nil {
 		return views.Grid{}, fmt.Errorf("web: lines: %w", err)
 	}
-	all, err := s.store.Tags(ctx)
-	if err != nil {
-		return views.Grid{}, fmt.Errorf("web: tags: %w", err)
-	}
-	for _, l := range lines {
-		withTags(l.Machines, all)
+	if err := s.fillTags(ctx, lines); err != nil {
+		return views.Grid{}, fmt.Errorf("web: %w", err)
 	}
 	return s.gridFrom(lines)
 }
