@@ -84,6 +84,9 @@ func RunBackfill(ctx context.Context, w *Writer, cfg BackfillConfig) error {
 	log := cfg.Logger
 	p, err := w.s.Backfill(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began: not a failure
+		}
 		return err
 	}
 	if p.Done {

@@ -15,9 +15,10 @@ import (
 
 // bareHubLatency is the baseline of live latency: a gorilla websocket hub
 // with nothing behind it, as Andon's hub is built (a buffered channel and a
-// writer goroutine per client, one PreparedMessage per update), sending an
-// update of tile size every 10 ms (100 machines at 1 Hz) to n clients in
-// this process for d. It returns the p99 from send to receipt, in ms.
+// writer goroutine per client, one PreparedMessage per frame), sending what
+// Andon's hub sends for 100 machines at 1 Hz: a frame every 20 ms (its
+// shortest gap between flushes) of two tiles, to n clients in this process
+// for d. It returns the p99 from send to receipt, in ms.
 func bareHubLatency(n int, d time.Duration) (float64, error) {
 	var (
 		mu      sync.Mutex
@@ -106,10 +107,11 @@ func bareHubLatency(n int, d time.Duration) (float64, error) {
 		}
 	}
 	filler := strings.Repeat("x", 900) // about a tile's HTML
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	for end, i := time.Now().Add(d), 0; time.Now().Before(end); i++ {
 		<-tick.C
-		body := fmt.Sprintf(`[%d,{"type":"html","id":"machine-%d","html":"%s"}]`, time.Now().UnixNano(), i%plantMachines, filler)
+		body := fmt.Sprintf(`[%d,{"type":"html","id":"machine-%d","html":"%s"},{"type":"html","id":"machine-%d","html":"%s"}]`,
+			time.Now().UnixNano(), (2*i)%plantMachines, filler, (2*i+1)%plantMachines, filler)
 		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, []byte(body))
 		if err != nil {
 			return 0, err

@@ -67,6 +67,7 @@ func run(args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "also write the table into this markdown file, between its andon-bench markers")
 	quick := fs.Bool("quick", false, "tiny loads and one run, to check the tool works (make test runs it so)")
 	only := fs.String("only", "", "comma-separated sections to run: ingest, external, latency, pages, footprint, history (default all)")
+	andonArgs := fs.String("andon-args", "", "flags added to every andon serve, e.g. \"--memory-limit off\"")
 	profile := fs.String("profile", "", "write a CPU profile of every andon serve run into this directory (andon serve --cpu-profile)")
 	history := fs.Bool("history", true, "run the history Go benchmarks (go test) too; needs the source tree and Go")
 	if err := fs.Parse(args); err != nil {
@@ -95,7 +96,7 @@ func run(args []string, stdout io.Writer) error {
 	env := describeMachine()
 	r := newReport(env, *runs)
 	fmt.Fprintf(stdout, "andon-bench: %s · %d run(s)\n", env.summary(), *runs)
-	b := &bench{bin: *bin, work: work, sz: sz, r: r, log: stdout, profile: *profile}
+	b := &bench{bin: *bin, work: work, sz: sz, r: r, log: stdout, profile: *profile, args: strings.Fields(*andonArgs)}
 	for i := range *runs {
 		fmt.Fprintf(stdout, "run %d of %d\n", i+1, *runs)
 		for _, s := range []struct {
@@ -145,7 +146,8 @@ type bench struct {
 	sz        sizes
 	r         *report
 	log       io.Writer
-	profile   string // directory for CPU profiles; "" for none
+	profile   string   // directory for CPU profiles; "" for none
+	args      []string // added to every andon serve
 	started   int
 }
 
@@ -164,7 +166,7 @@ func (b *bench) start(name string, extra ...string) (*andon, error) {
 		b.step("profile: %s", path)
 		extra = append(extra, "--cpu-profile", path)
 	}
-	return startAndon(b.bin, b.work, extra...)
+	return startAndon(b.bin, b.work, append(extra, b.args...)...)
 }
 
 func (b *bench) step(format string, args ...any) {
@@ -351,7 +353,7 @@ func (b *bench) latency() error {
 		b.step("latency, %d clients: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d samples); bare hub p99 %.1f ms", n, res.p50, res.p99, res.max, res.samples, base)
 		sec := "Live latency: MQTT publish → tile on the overview's websocket, 100 machines at 1 Hz"
 		clients := thousands(float64(n)) + " clients"
-		b.r.add(row{section: sec, name: "baseline: bare gorilla hub, one prepared message per machine update, p99, " + clients, unit: "ms"}, base, 0)
+		b.r.add(row{section: sec, name: "baseline: bare gorilla hub, a prepared frame of two tiles every 20 ms, p99, " + clients, unit: "ms"}, base, 0)
 		b.r.add(row{section: sec, name: "p50, " + clients, unit: "ms"}, res.p50, 0)
 		r := row{section: sec, name: "**p99**, " + clients, unit: "ms", baseline: "bare hub p99", headline: true}
 		if n >= 1000 {

@@ -53,6 +53,9 @@ type serveConfig struct {
 	KeepHour   keepFlag
 	MaxDBSize  sizeFlag
 
+	// MemoryLimit is the Go runtime's soft memory limit; 0 for none.
+	MemoryLimit sizeFlag
+
 	location *time.Location
 	// explicit records which settings the user gave (flag, env or file), so
 	// --demo can fall back to a free port only for defaults.
@@ -87,6 +90,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.WriteQueue, "write-queue", 50_000, "readings waiting to be written, at most; beyond it QoS 1 publishers wait and QoS 0 readings are dropped")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	c.MemoryLimit = defaultMemoryLimit
+	fs.Var(&c.MemoryLimit, "memory-limit", "soft limit on the memory Andon's Go runtime holds, e.g. 256MiB (off: none); near it the garbage collector works harder rather than grow (default 80MiB, or GOMEMLIMIT when set)")
 	fs.StringVar(&c.PprofAddr, "pprof-listen", "", "serve Go's /debug/pprof profiles on this address (keep it on 127.0.0.1), for performance reports")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile (pprof) of the whole run to this file, for benchmarks and performance reports")
 	fs.BoolVar(&c.OpenViewing, "open-viewing", false, "let anyone view the pages without logging in (writes still need a login); on by default with --demo")
@@ -153,6 +158,11 @@ func (k *keepFlag) Set(v string) error {
 
 // sizeFlag is a size in bytes written with a unit: 500MB, 20GB, 1.5TB
 // (powers of 1000; KiB/MiB/GiB/TiB for powers of 1024); "" or 0 for none.
+// defaultMemoryLimit keeps a plant's small box small: Andon's live memory
+// is a few tens of MB even with 1,000 pages open, and without a limit the
+// garbage collector lets the heap grow to twice that before it collects.
+const defaultMemoryLimit = 80 << 20
+
 type sizeFlag int64
 
 func (z *sizeFlag) String() string {
@@ -179,7 +189,7 @@ func (z *sizeFlag) Set(v string) error {
 				return fmt.Errorf("%q: want a size such as 500MB or 20GB", v)
 			}
 			if f*u.mult < 10e6 {
-				return fmt.Errorf("%q: a cap under 10MB leaves no room for history", v)
+				return fmt.Errorf("%q: under 10MB is too small", v)
 			}
 			*z = sizeFlag(f * u.mult)
 			return nil

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -99,6 +101,14 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			return err
 		}
 		defer stop()
+	}
+	// GOMEMLIMIT, read by the runtime itself, wins unless the flag is given.
+	if cfg.explicit["memory-limit"] || os.Getenv("GOMEMLIMIT") == "" {
+		limit := int64(cfg.MemoryLimit)
+		if limit <= 0 {
+			limit = math.MaxInt64
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	if cfg.PprofAddr != "" {
 		stop, err := servePprof(log, cfg.PprofAddr)
