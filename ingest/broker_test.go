@@ -14,7 +14,6 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"andon/db"
 	"andon/plant"
 )
 
@@ -334,17 +333,7 @@ func TestNewBrokerValidates(t *testing.T) {
 // TestBrokerWithDBWriter runs the real path: embedded broker into the real
 // writer on a SQLite file. The PUBACK must mean the readings are in the store.
 func TestBrokerWithDBWriter(t *testing.T) {
-	store := db.OpenTest(t)
-	w := db.NewWriter(store, db.WriterConfig{})
-	wctx, wcancel := context.WithCancel(context.Background())
-	werr := make(chan error, 1)
-	go func() { werr <- w.Run(wctx) }()
-	t.Cleanup(func() {
-		wcancel()
-		if err := <-werr; err != nil {
-			t.Errorf("writer Run: %v", err)
-		}
-	})
+	store, w := startWriter(t)
 	addr := startBroker(t, w, nil) // stops before the writer: cleanups run last-in first-out
 
 	pub := dialPaho(t, addr, "plc")

@@ -174,6 +174,12 @@ func decodeObject(body []byte) (map[string]any, error) {
 	if obj, ok := decodeFlat(body); ok {
 		return obj, nil
 	}
+	return decodeJSON(body)
+}
+
+// decodeJSON is decodeObject by encoding/json alone: everything decodeFlat
+// does not take, and what decodeFlat is checked against.
+func decodeJSON(body []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]any
