@@ -45,18 +45,39 @@
     return pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':' + pad2(d.getUTCSeconds());
   }
 
-  function tick() {
-    var clock = document.getElementById('plant-clock');
-    if (clock) clock.textContent = clockText();
+  var AGES = '.age[data-ts]';
+  var FADES = '.tile[data-ts], .value-tile[data-ts], .machine-head[data-ts]';
+
+  function matches(el, sel) {
+    var m = el.matches || el.msMatchesSelector || el.webkitMatchesSelector;
+    return m ? m.call(el, sel) : false;
+  }
+
+  // within: the elements matching sel in root, root itself included.
+  function within(root, sel) {
+    var list = Array.prototype.slice.call(root.querySelectorAll(sel));
+    if (root !== document && matches(root, sel)) list.push(root);
+    return list;
+  }
+
+  // tick brings ages and fading up to date in root (the whole page once a
+  // second; just the elements a frame replaced, which may come fifty times a
+  // second to a page of a thousand tiles).
+  function tick(root) {
+    if (!root || !root.querySelectorAll) root = document; // old browsers pass setInterval a number
+    if (root === document) {
+      var clock = document.getElementById('plant-clock');
+      if (clock) clock.textContent = clockText();
+    }
     var n = now();
-    var ages = document.querySelectorAll('.age[data-ts]');
+    var ages = within(root, AGES);
     for (var i = 0; i < ages.length; i++) {
       var ts = parseInt(ages[i].dataset.ts, 10);
       var txt = ts ? duration(n - ts) + ' ago' : 'never';
       if (ages[i].textContent !== txt) ages[i].textContent = txt;
     }
     // Stale things fade: a tile or value not refreshed within the heartbeat.
-    var items = document.querySelectorAll('.tile[data-ts], .value-tile[data-ts], .machine-head[data-ts]');
+    var items = within(root, FADES);
     for (var j = 0; j < items.length; j++) {
       var t = parseInt(items[j].dataset.ts, 10);
       items[j].classList.toggle('stale', !t || n - t > heartbeat);
@@ -84,7 +105,10 @@
     tpl.innerHTML = html; // server-rendered by templ, which escaped every device string
     var next = tpl.content.firstElementChild;
     if (next) el.replaceWith(next);
+    return next;
   }
+
+  var replaced = []; // elements the frame being handled put in
 
   function handle(msg) {
     switch (msg.type) {
@@ -92,7 +116,8 @@
         if (typeof msg.server_ms === 'number') skew = msg.server_ms - Date.now();
         break;
       case 'html':
-        replaceElement(msg.id, msg.html);
+        var next = replaceElement(msg.id, msg.html);
+        if (next) replaced.push(next);
         break;
       case 'points':
         if (window.AndonCharts) window.AndonCharts.points(msg.tag, msg.t, msg.v);
@@ -118,8 +143,10 @@
       var data;
       try { data = JSON.parse(ev.data); } catch (e) { return; }
       var msgs = Array.isArray(data) ? data : [data];
+      replaced = [];
       for (var i = 0; i < msgs.length; i++) handle(msgs[i]);
-      tick();
+      for (var k = 0; k < replaced.length; k++) tick(replaced[k]);
+      replaced = [];
       // Pages that render their own figures (reports) refresh on this.
       if (msgs.length && msgs[0].type !== 'hello') {
         var ev = document.createEvent('Event'); // CustomEvent is missing on old TV browsers
