@@ -171,30 +171,17 @@ func (w *Writer) flushRollups(ctx context.Context, st *stmts) {
 	if (w.roll.empty() && !w.roll.pending) || w.holdRollups {
 		return
 	}
-	err := func() (err error) {
-		tx, err := w.s.w.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("db: write rollups: begin: %w", err)
-		}
-		defer func() {
-			if err != nil {
-				tx.Rollback()
-			}
-		}()
+	var stage rollupStage
+	err := w.inTx(ctx, "write rollups", func(ctx context.Context, tx *sql.Tx) error {
 		t := st.in(ctx, tx)
 		defer t.close()
-		stage, err := w.roll.stage(ctx, t, nil, true)
-		if err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("db: write rollups: commit: %w", err)
-		}
-		if w.roll.commit(stage, w.cfg.Now()) {
-			w.rollFlushes.Add(1)
-		}
-		return nil
-	}()
+		var err error
+		stage, err = w.roll.stage(ctx, t, nil, true)
+		return err
+	})
+	if err == nil && w.roll.commit(stage, w.cfg.Now()) {
+		w.rollFlushes.Add(1)
+	}
 	if err != nil {
 		// The buckets stay in memory and in rollup_pending; the next batch
 		// or idle moment tries again.
@@ -207,14 +194,24 @@ func (w *Writer) flushRollups(ctx context.Context, st *stmts) {
 // listed minute from its readings, then each of their hours from its
 // minutes, keeping the maintained row counts true.
 func (w *Writer) recoverRollups(ctx context.Context) error {
-	tx, err := w.s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("db: recover rollups: %w", err)
+	var minutes, hours int
+	err := w.inTx(ctx, "recover rollups", func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		minutes, hours, err = rebuildPending(ctx, tx)
+		return err
+	})
+	if err == nil && minutes > 0 {
+		w.log.Info("rollups rebuilt after an unclean stop", "minutes", minutes, "hours", hours)
 	}
-	defer tx.Rollback()
+	return err
+}
+
+// rebuildPending rebuilds the buckets listed in rollup_pending and empties
+// the list, in tx.
+func rebuildPending(ctx context.Context, tx *sql.Tx) (nMinutes, nHours int, err error) {
 	rows, err := tx.QueryContext(ctx, `SELECT tag_id, bucket_ms FROM rollup_pending`)
 	if err != nil {
-		return fmt.Errorf("db: recover rollups: %w", err)
+		return 0, 0, fmt.Errorf("db: recover rollups: %w", err)
 	}
 	var minutes []bucketKey
 	hours := map[bucketKey]bool{}
@@ -222,20 +219,23 @@ func (w *Writer) recoverRollups(ctx context.Context) error {
 		var k bucketKey
 		if err := rows.Scan(&k.tag, &k.bucket); err != nil {
 			rows.Close()
-			return fmt.Errorf("db: recover rollups: %w", err)
+			return 0, 0, fmt.Errorf("db: recover rollups: %w", err)
 		}
 		minutes = append(minutes, k)
 		hours[bucketKey{k.tag, bucketOf(k.bucket, Res1h.Width())}] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("db: recover rollups: %w", err)
+		return 0, 0, fmt.Errorf("db: recover rollups: %w", err)
 	}
 	if len(minutes) == 0 {
-		return nil
+		return 0, 0, nil
 	}
 	var delta [2]int64
-	rebuild := func(i int, table, from, minCol, maxCol, sumCol, countCol, lastCol, tsCol string, k bucketKey, width int64) error {
+	// rebuild aggregates one bucket of table from the rows of from: cols are
+	// from's min, max, sum, count, last and last-time columns, and at is
+	// the column that places a row in the bucket.
+	rebuild := func(i int, table, from string, cols [6]string, at string, k bucketKey, width int64) error {
 		var before, after int64
 		exists := `SELECT COUNT(*) FROM ` + table + ` WHERE tag_id = ?1 AND bucket_ms = ?2`
 		if err := tx.QueryRowContext(ctx, exists, k.tag, k.bucket).Scan(&before); err != nil {
@@ -245,11 +245,11 @@ func (w *Writer) recoverRollups(ctx context.Context) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+`(tag_id, bucket_ms, min, max, sum, count, last, last_ts_ms)
-			SELECT ?1, ?2, MIN(`+minCol+`), MAX(`+maxCol+`), SUM(`+sumCol+`), SUM(`+countCol+`),
-				(SELECT `+lastCol+` FROM `+from+` WHERE tag_id = ?1 AND `+tsCol+` >= ?2 AND `+tsCol+` < ?3
-					ORDER BY `+map[bool]string{true: "ts_ms", false: "last_ts_ms"}[from == "readings"]+` DESC LIMIT 1),
-				MAX(`+map[bool]string{true: "ts_ms", false: "last_ts_ms"}[from == "readings"]+`)
-			FROM `+from+` WHERE tag_id = ?1 AND `+tsCol+` >= ?2 AND `+tsCol+` < ?3 HAVING COUNT(*) > 0`,
+			SELECT ?1, ?2, MIN(`+cols[0]+`), MAX(`+cols[1]+`), SUM(`+cols[2]+`), SUM(`+cols[3]+`),
+				(SELECT `+cols[4]+` FROM `+from+` WHERE tag_id = ?1 AND `+at+` >= ?2 AND `+at+` < ?3
+					ORDER BY `+cols[5]+` DESC LIMIT 1),
+				MAX(`+cols[5]+`)
+			FROM `+from+` WHERE tag_id = ?1 AND `+at+` >= ?2 AND `+at+` < ?3 HAVING COUNT(*) > 0`,
 			k.tag, k.bucket, k.bucket+width); err != nil {
 			return err
 		}
@@ -260,24 +260,20 @@ func (w *Writer) recoverRollups(ctx context.Context) error {
 		return nil
 	}
 	for _, k := range minutes {
-		if err := rebuild(0, "rollups_1m", "readings", "value", "value", "value", "1", "value", "ts_ms", k, Res1m.Width()); err != nil {
-			return fmt.Errorf("db: recover rollups: minute %d of tag %d: %w", k.bucket, k.tag, err)
+		if err := rebuild(0, "rollups_1m", "readings", [6]string{"value", "value", "value", "1", "value", "ts_ms"}, "ts_ms", k, Res1m.Width()); err != nil {
+			return 0, 0, fmt.Errorf("db: recover rollups: minute %d of tag %d: %w", k.bucket, k.tag, err)
 		}
 	}
 	for k := range hours {
-		if err := rebuild(1, "rollups_1h", "rollups_1m", "min", "max", "sum", "count", "last", "bucket_ms", k, Res1h.Width()); err != nil {
-			return fmt.Errorf("db: recover rollups: hour %d of tag %d: %w", k.bucket, k.tag, err)
+		if err := rebuild(1, "rollups_1h", "rollups_1m", [6]string{"min", "max", "sum", "count", "last", "last_ts_ms"}, "bucket_ms", k, Res1h.Width()); err != nil {
+			return 0, 0, fmt.Errorf("db: recover rollups: hour %d of tag %d: %w", k.bucket, k.tag, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, addCountsSQL, 0, delta[0], delta[1]); err != nil {
-		return fmt.Errorf("db: recover rollups: row counts: %w", err)
+		return 0, 0, fmt.Errorf("db: recover rollups: row counts: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup_pending`); err != nil {
-		return fmt.Errorf("db: recover rollups: %w", err)
+		return 0, 0, fmt.Errorf("db: recover rollups: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("db: recover rollups: %w", err)
-	}
-	w.log.Info("rollups rebuilt after an unclean stop", "minutes", len(minutes), "hours", len(hours))
-	return nil
+	return len(minutes), len(hours), nil
 }

@@ -400,7 +400,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		case j := <-w.jobs:
 			// Maintenance (retention, the backfill) sees every rollup.
 			w.flushRollups(wctx, st)
-			j.done <- w.runJob(wctx, j.fn)
+			j.done <- w.inTx(wctx, "step", j.fn)
 			continue
 		case <-w.kick:
 		}
@@ -697,23 +697,13 @@ func (w *Writer) tick(ctx context.Context) {
 	w.cfg.Hook.Commit()
 }
 
-func (w *Writer) tickTx(ctx context.Context) (err error) {
-	tx, err := w.s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("db: tick: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
+func (w *Writer) tickTx(ctx context.Context) error {
+	return w.inTx(ctx, "tick", func(ctx context.Context, tx *sql.Tx) error {
+		if err := w.cfg.Hook.Tick(ctx, tx, w.cfg.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("db: tick: hook: %w", err)
 		}
-	}()
-	if err := w.cfg.Hook.Tick(ctx, tx, w.cfg.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("db: tick: hook: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("db: tick: commit: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // job is one maintenance step handed to the writer goroutine by Do.
@@ -741,10 +731,12 @@ func (w *Writer) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx
 	return <-j.done
 }
 
-func (w *Writer) runJob(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
+// inTx runs fn in a transaction of its own on the write connection and
+// commits it, or rolls it back when fn fails; what names it in errors.
+func (w *Writer) inTx(ctx context.Context, what string, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
 	tx, err := w.s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("db: step: begin: %w", err)
+		return fmt.Errorf("db: %s: begin: %w", what, err)
 	}
 	defer func() {
 		if err != nil {
@@ -755,7 +747,7 @@ func (w *Writer) runJob(ctx context.Context, fn func(ctx context.Context, tx *sq
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("db: step: commit: %w", err)
+		return fmt.Errorf("db: %s: commit: %w", what, err)
 	}
 	return nil
 }
