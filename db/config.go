@@ -63,6 +63,17 @@ func checkName(what, name string) (string, error) {
 // records that it was done, so a tree an admin deleted does not come back
 // on the next start.
 func (s *Store) seedReasons(ctx context.Context) (err error) {
+	// Already seeded is the rule: a plain read says so without the write
+	// lock, which a command opening the database beside a busy server
+	// (andon backup, andon export) would otherwise wait for.
+	var v string
+	err = s.w.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, keyReasonsSeeded).Scan(&v)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("seed reasons: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("seed reasons: begin: %w", err)
@@ -72,7 +83,6 @@ func (s *Store) seedReasons(ctx context.Context) (err error) {
 			tx.Rollback()
 		}
 	}()
-	var v string
 	err = tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, keyReasonsSeeded).Scan(&v)
 	switch {
 	case err == nil:
