@@ -268,6 +268,13 @@ func (e *Engine) Apply(ctx context.Context, tx *sql.Tx, rs []plant.Stored, nowMS
 		r := &rs[i]
 		m := e.machine(r.MachineID)
 		e.remember(m)
+		if r.Offline {
+			// The device said it left: offline now, not after the heartbeat.
+			if err := e.write(ctx, tx, m.tr.Leave(r.TS)); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := e.write(ctx, tx, m.tr.Seen(r.TS)); err != nil {
 			return err
 		}

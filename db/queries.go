@@ -20,6 +20,9 @@ type asset struct {
 	name     string
 	path     string
 	display  string
+	// offlineMS is when a machine's device announced it left; 0 if it
+	// has not, or came back since.
+	offlineMS int64
 }
 
 // tagColumns and scanTag go together: every tag query selects these, with
@@ -129,7 +132,7 @@ func (s *Store) Lines(ctx context.Context) ([]plant.Line, error) {
 }
 
 func (s *Store) assets(ctx context.Context) (map[int64]asset, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, COALESCE(parent_id, 0), kind, name, path, display_name FROM assets`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, COALESCE(parent_id, 0), kind, name, path, display_name, offline_ms FROM assets`)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +140,7 @@ func (s *Store) assets(ctx context.Context) (map[int64]asset, error) {
 	out := make(map[int64]asset)
 	for rows.Next() {
 		var a asset
-		if err := rows.Scan(&a.id, &a.parentID, &a.kind, &a.name, &a.path, &a.display); err != nil {
+		if err := rows.Scan(&a.id, &a.parentID, &a.kind, &a.name, &a.path, &a.display, &a.offlineMS); err != nil {
 			return nil, err
 		}
 		out[a.id] = a
@@ -149,7 +152,7 @@ func (s *Store) assets(ctx context.Context) (map[int64]asset, error) {
 // loop is bounded by the tree's four levels so a damaged parent chain cannot
 // spin.
 func machineOf(a asset, assets map[int64]asset) plant.Machine {
-	m := plant.Machine{ID: a.id, Name: cmp.Or(a.display, a.name)}
+	m := plant.Machine{ID: a.id, Name: cmp.Or(a.display, a.name), OfflineSince: a.offlineMS}
 	for i, cur := 0, a; i < 4; i++ {
 		switch cur.kind {
 		case "site":
@@ -190,13 +193,13 @@ func ancestorOfKind(a asset, assets map[int64]asset, kind string) int64 {
 // Machine returns one machine with all its non-hidden tags, ordered by metric.
 func (s *Store) Machine(ctx context.Context, id int64) (plant.Machine, error) {
 	rows, err := s.r.QueryContext(ctx, `
-		WITH RECURSIVE up(id, parent_id, kind, name, path, display_name, depth) AS (
-			SELECT id, parent_id, kind, name, path, display_name, 0 FROM assets WHERE id = ?
+		WITH RECURSIVE up(id, parent_id, kind, name, path, display_name, offline_ms, depth) AS (
+			SELECT id, parent_id, kind, name, path, display_name, offline_ms, 0 FROM assets WHERE id = ?
 			UNION ALL
-			SELECT a.id, a.parent_id, a.kind, a.name, a.path, a.display_name, up.depth + 1
+			SELECT a.id, a.parent_id, a.kind, a.name, a.path, a.display_name, a.offline_ms, up.depth + 1
 			FROM assets a JOIN up ON a.id = up.parent_id WHERE up.depth < 4
 		)
-		SELECT id, COALESCE(parent_id, 0), kind, name, path, display_name FROM up ORDER BY depth`, id)
+		SELECT id, COALESCE(parent_id, 0), kind, name, path, display_name, offline_ms FROM up ORDER BY depth`, id)
 	if err != nil {
 		return plant.Machine{}, fmt.Errorf("db: machine %d: %w", id, err)
 	}
@@ -204,7 +207,7 @@ func (s *Store) Machine(ctx context.Context, id int64) (plant.Machine, error) {
 	var self asset
 	for rows.Next() {
 		var a asset
-		if err := rows.Scan(&a.id, &a.parentID, &a.kind, &a.name, &a.path, &a.display); err != nil {
+		if err := rows.Scan(&a.id, &a.parentID, &a.kind, &a.name, &a.path, &a.display, &a.offlineMS); err != nil {
 			rows.Close()
 			return plant.Machine{}, fmt.Errorf("db: machine %d: %w", id, err)
 		}

@@ -135,6 +135,11 @@ type Writer struct {
 	refusedAt  time.Time
 	tagCount   int
 	tagCounted bool
+	// offline holds the machines whose device announced it left (machine
+	// id -> assets.offline_ms), read from the store before the first batch
+	// and again after a failed one.
+	offline       map[int64]int64
+	offlineLoaded bool
 }
 
 // item is one Enqueue call. Its readings may be split across transactions
@@ -547,7 +552,7 @@ func (w *Writer) commitNext(ctx context.Context, st *stmts) bool {
 	w.commits.Add(1)
 	w.m.commit.Observe(time.Since(start).Seconds())
 	w.m.batch.Observe(float64(n))
-	w.m.ingested.Add(float64(len(b.stored)))
+	w.m.ingested.Add(float64(len(b.stored) - len(b.left)))
 	w.m.duplicate.Add(float64(b.duplicates))
 	for reason, c := range b.rejected {
 		w.m.rejected.WithLabelValues(reason).Add(float64(c))
@@ -563,6 +568,7 @@ func (w *Writer) commitNext(ctx context.Context, st *stmts) bool {
 // or undo the caches after a rollback.
 type batch struct {
 	stored     []plant.Stored
+	left       []plant.Stored // machines whose device announced it left
 	duplicates int
 	newTags    bool
 	rejected   map[string]int // readings refused inside the transaction, by reason
@@ -598,6 +604,7 @@ func (b *batch) refuse(r plant.Reading, reason, detail string, now int64, row bo
 // forget drops cache entries made by a transaction that was rolled back:
 // the ids they hold may not exist.
 func (w *Writer) forget(b *batch) {
+	w.offlineLoaded = false
 	for _, p := range b.cachedMachines {
 		delete(w.machines, p)
 	}
@@ -626,6 +633,9 @@ func (w *Writer) writeBatch(ctx context.Context, st *stmts, parts []part, pendin
 	nowMS := now.UnixMilli()
 
 	if err := w.checkTagCount(ctx, tx, now); err != nil {
+		return err
+	}
+	if err := w.loadOffline(ctx, tx); err != nil {
 		return err
 	}
 
@@ -671,6 +681,11 @@ func (w *Writer) writeBatch(ctx context.Context, st *stmts, parts []part, pendin
 		if b.roll, err = w.roll.stage(ctx, t, b.stored, flush); err != nil {
 			return err
 		}
+	}
+	if len(b.left) > 0 {
+		// Announcements go to the hook and to OnCommit with the readings,
+		// but never into rollups or row counts: they carry no value.
+		b.stored = append(b.stored, b.left...)
 	}
 	if w.cfg.Hook != nil && len(b.stored) > 0 {
 		b.hooked = true
@@ -769,6 +784,9 @@ func (w *Writer) checkTagCount(ctx context.Context, tx *sql.Tx, now time.Time) e
 }
 
 func (w *Writer) writeReading(ctx context.Context, t *txStmts, r *plant.Reading, nowMS int64, b *batch) error {
+	if r.Offline {
+		return w.writeOffline(ctx, t, r, b)
+	}
 	if detail := invalidName(r); detail != "" {
 		b.refuse(*r, plant.ReasonNameInvalid, detail, nowMS, true)
 		return nil
@@ -826,6 +844,12 @@ func (w *Writer) writeReading(ctx context.Context, t *txStmts, r *plant.Reading,
 		b.duplicates++
 		return nil
 	}
+	if off, ok := w.offline[tag.machineID]; ok && plant.BackOnline(off, ts) {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE assets SET offline_ms = 0 WHERE id = ?`, tag.machineID); err != nil {
+			return fmt.Errorf("db: write: machine %d back online: %w", tag.machineID, err)
+		}
+		delete(w.offline, tag.machineID)
+	}
 	b.stored = append(b.stored, plant.Stored{TagID: tag.id, MachineID: tag.machineID, TS: ts, Value: value, Word: r.Word})
 	if b.last == nil {
 		b.last = make(map[int64]lastValue)
@@ -834,6 +858,66 @@ func (w *Writer) writeReading(ctx context.Context, t *txStmts, r *plant.Reading,
 		b.last[tag.id] = lastValue{ts: ts, value: value}
 	}
 	return nil
+}
+
+// writeOffline records that a machine's device announced it left: the
+// machine is offline from r.TS until a reading brings it back
+// (plant.BackOnline). A machine the store does not know is not created for
+// it, and one already offline keeps the time it left first.
+func (w *Writer) writeOffline(ctx context.Context, t *txStmts, r *plant.Reading, b *batch) error {
+	if r.Path.Machine == "" || invalidPath(r.Path) {
+		return nil
+	}
+	id, err := w.machine(ctx, t, r.Path, 0, b, false)
+	if err != nil || id == 0 {
+		return err
+	}
+	if _, ok := w.offline[id]; ok {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE assets SET offline_ms = ? WHERE id = ?`, r.TS, id); err != nil {
+		return fmt.Errorf("db: write: machine %d offline: %w", id, err)
+	}
+	w.offline[id] = r.TS
+	b.left = append(b.left, plant.Stored{MachineID: id, TS: r.TS, Offline: true})
+	return nil
+}
+
+// loadOffline reads which machines are offline by their own announcement,
+// before the first batch and after a failed one.
+func (w *Writer) loadOffline(ctx context.Context, tx *sql.Tx) error {
+	if w.offlineLoaded {
+		return nil
+	}
+	w.offline = make(map[int64]int64)
+	rows, err := tx.QueryContext(ctx, `SELECT id, offline_ms FROM assets WHERE offline_ms > 0`)
+	if err != nil {
+		return fmt.Errorf("db: write: offline machines: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, ms int64
+		if err := rows.Scan(&id, &ms); err != nil {
+			return fmt.Errorf("db: write: offline machines: %w", err)
+		}
+		w.offline[id] = ms
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("db: write: offline machines: %w", err)
+	}
+	w.offlineLoaded = true
+	return nil
+}
+
+// invalidPath reports a level holding '/', which would make two different
+// paths share one string.
+func invalidPath(p plant.Path) bool {
+	for _, l := range []string{p.Site, p.Area, p.Line, p.Machine} {
+		if strings.Contains(l, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // invalidName explains why a reading cannot name a tag, or returns "". A

@@ -15,7 +15,24 @@ type Machine struct {
 	Path     Path
 	Name     string // display name; the path's machine level unless renamed
 	LastSeen int64  // ms of the newest reading of any of its tags; 0 if none
+	// OfflineSince is when the machine's device announced it left (a death
+	// certificate or last will), 0 while it has not or has come back since.
+	// Its values shown then are stale.
+	OfflineSince int64
 	Tags     []Tag  // filled by queries that say so
+}
+
+// offlineSkewMS is how far a reading's own time may lie before its
+// machine's announced departure and still bring it back: a device whose
+// clock runs a little behind the host's reports its rebirth "before" the
+// death the host stamped on arrival.
+const offlineSkewMS = 60_000
+
+// BackOnline says whether a reading at ts, stored after its machine
+// announced at offlineSince that it left, shows the machine back. Older
+// readings (a backlog, history) do not.
+func BackOnline(offlineSince, ts int64) bool {
+	return offlineSince == 0 || ts > offlineSince-offlineSkewMS
 }
 
 // Tag is one metric of one machine, discovered from the first reading for it.

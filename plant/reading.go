@@ -44,6 +44,13 @@ type Reading struct {
 	Word    string // non-empty for text readings; Value is then ignored by the store
 	Unit    string // optional, from the payload; empty leaves the tag's unit alone
 	Topic   string // the MQTT topic it came from, for the tag list
+	// Offline makes this no value but an announcement: the device said it
+	// left (a Sparkplug death certificate, an MQTT last will, an
+	// availability topic saying "offline"). Its machine is offline from TS,
+	// and every value it showed is stale, until its next reading. Metric,
+	// Value and Word are unused; a machine the store does not know yet is
+	// not created by it.
+	Offline bool
 }
 
 // Reject is a message that could not be turned into readings: kept, bounded,
@@ -85,4 +92,7 @@ type Stored struct {
 	TS        int64
 	Value     float64
 	Word      string // non-empty for text tags
+	// Offline marks the machine's announcement that it left (see
+	// Reading.Offline); TagID is then 0 and there is no value.
+	Offline bool
 }

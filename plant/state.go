@@ -75,9 +75,10 @@ func StateCode(v float64) (State, bool) {
 const DefaultHeartbeatMS = 30_000
 
 // CurrentState is the state a machine is in at now: offline when its newest
-// reading is older than the heartbeat, else what its state tag says.
+// reading is older than the heartbeat or its device announced it left, else
+// what its state tag says.
 func CurrentState(m Machine, nowMS, heartbeatMS int64) State {
-	if m.LastSeen == 0 || nowMS-m.LastSeen > heartbeatMS {
+	if m.LastSeen == 0 || nowMS-m.LastSeen > heartbeatMS || m.OfflineSince > 0 {
 		return Offline
 	}
 	for _, t := range m.Tags {

@@ -83,6 +83,18 @@ func (t *StateTracker) Tick(now, heartbeatMS int64) []Span {
 	return t.change(at, Offline)
 }
 
+// Leave applies a device's announcement that it left (a death
+// certificate, a last will) at ts: the open span closes and an Offline span
+// opens, at ts or at the open span's start if that is later, since spans
+// follow time. The next reading after it ends the offline span as Seen
+// does. A machine already offline, or never seen, changes nothing.
+func (t *StateTracker) Leave(ts int64) []Span {
+	if !t.hasOpen || t.open.State == Offline {
+		return nil
+	}
+	return t.change(max(ts, t.open.Start), Offline)
+}
+
 // change closes (or, at the same instant, drops) the open span and opens s at ts.
 func (t *StateTracker) change(ts int64, s State) []Span {
 	next := Span{MachineID: t.machineID, State: s, Start: ts}

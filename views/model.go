@@ -83,6 +83,9 @@ type Value struct {
 	TS     int64 // ms; 0 if none yet
 	NowMS  int64
 	Role   string
+	// Stale says the machine's device announced it left after this value:
+	// it is the last one known, not a live one.
+	Stale bool
 }
 
 // Crumb is one level of a breadcrumb.
@@ -113,6 +116,9 @@ type MachineStatus struct {
 	LastSeen int64
 	NowMS    int64
 	Location *time.Location
+	// OfflineSince is when the machine's device announced it left (a death
+	// certificate, a last will); 0 if it has not.
+	OfflineSince int64
 }
 
 // Chart is one numeric tag's chart on a machine page.

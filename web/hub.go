@@ -268,6 +268,12 @@ func (h *hub) committed(rs []plant.Stored, newTags bool) {
 			h.dirty[r.MachineID] = struct{}{}
 			last = r.MachineID
 		}
+		if r.Offline {
+			// Only the store knows the machine's announcement; the next
+			// flush reads the plant again.
+			h.stale = true
+			continue
+		}
 		// The newest reading of each tag is what the store's last value
 		// now says (it keeps the first of equal timestamps, as here).
 		if l, ok := h.last[r.TagID]; !ok || r.TS > l.TS {
@@ -530,6 +536,9 @@ func (pd *plantData) apply(last map[int64]plant.Stored) bool {
 			return false
 		}
 		m.LastSeen = max(m.LastSeen, r.TS)
+		if plant.BackOnline(m.OfflineSince, r.TS) {
+			m.OfflineSince = 0 // as the writer cleared it in the store
+		}
 		t := pd.tags[r.TagID]
 		if t == nil {
 			// A hidden tag: not on any page, but it shows the machine is
@@ -867,7 +876,7 @@ func (h *hub) machineTiles(ctx context.Context, m plant.Machine, nowMS int64) ([
 	}
 	msgs := []any{htmlMsg{Type: "html", ID: "machine-status", HTML: html}}
 	for _, t := range visibleTags(m.Tags) {
-		html, err := renderString(ctx, views.ValueTile(value(t, nowMS)))
+		html, err := renderString(ctx, views.ValueTile(value(t, nowMS, m.OfflineSince)))
 		if err != nil {
 			return nil, fmt.Errorf("ws: render tag %d: %w", t.ID, err)
 		}

@@ -45,7 +45,7 @@ func (s *Server) machine(c echo.Context) error {
 		RangeMS:  r.Dur.Milliseconds(),
 	}
 	for _, t := range visibleTags(m.Tags) {
-		v.Values = append(v.Values, value(t, nowMS))
+		v.Values = append(v.Values, value(t, nowMS, m.OfflineSince))
 		if !t.Text {
 			v.Charts = append(v.Charts, views.Chart{TagID: t.ID, Metric: t.Metric, Unit: t.Unit})
 		}

@@ -184,7 +184,7 @@ func (s *Server) tile(m plant.Machine, nowMS int64) views.Tile {
 		t.Name = m.Path.Machine
 	}
 	for _, tag := range tileTags(m.Tags) {
-		t.Values = append(t.Values, value(tag, nowMS))
+		t.Values = append(t.Values, value(tag, nowMS, m.OfflineSince))
 	}
 	return t
 }
@@ -222,10 +222,13 @@ func tileTags(tags []plant.Tag) []plant.Tag {
 	return out
 }
 
-func value(t plant.Tag, nowMS int64) views.Value {
+// value is a tag's newest value as a tile shows it; offlineSince is when its
+// machine's device announced it left (0 if not), which makes it stale.
+func value(t plant.Tag, nowMS, offlineSince int64) views.Value {
 	return views.Value{
 		TagID: t.ID, Metric: t.Metric, Unit: t.Unit, Text: t.Text, Word: t.LastWord,
 		Number: t.LastValue, TS: t.LastTS, NowMS: nowMS, Role: t.Role,
+		Stale: offlineSince > 0 && t.LastTS != 0,
 	}
 }
 
@@ -257,7 +260,7 @@ func (s *Server) status(m plant.Machine, nowMS int64) views.MachineStatus {
 	}
 	return views.MachineStatus{
 		ID: m.ID, Name: name, State: plant.CurrentState(m, nowMS, s.cfg.HeartbeatMS),
-		LastSeen: m.LastSeen, NowMS: nowMS, Location: s.loc,
+		LastSeen: m.LastSeen, NowMS: nowMS, Location: s.loc, OfflineSince: m.OfflineSince,
 	}
 }
 
