@@ -89,7 +89,9 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	// payload limit still arrive and are counted as too large.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(max(1<<20, 4*cfg.Limits.withDefaults().MaxPayload))
-	srv := mqtt.New(&mqtt.Options{Logger: mochiLog, Capabilities: caps})
+	// The inline client lets Andon publish itself: the Sparkplug host's
+	// STATE and its rebirth requests.
+	srv := mqtt.New(&mqtt.Options{Logger: mochiLog, Capabilities: caps, InlineClient: true})
 
 	share, err := newDeviceShare(cfg.DeviceRate, cfg.Limits.withDefaults().MaxValues, log, cfg.Registerer)
 	if err != nil {
@@ -180,7 +182,24 @@ type ingestHook struct {
 func (h *ingestHook) ID() string { return "andon-ingest" }
 
 // Provides declares the events the hook handles.
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnDisconnect }
+func (h *ingestHook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnDisconnect || b == mqtt.OnWillSent
+}
+
+// OnWillSent ingests a client's last will once the broker has published it:
+// mochi sends wills to subscribers without calling OnPublish, and a will is
+// how a device says it went away (a Sparkplug NDEATH, a Tasmota LWT
+// "Offline", a status topic's "offline"). Nobody waits for its commit.
+func (h *ingestHook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed || h.ctx == nil {
+		return
+	}
+	if rs := h.in.message(Message{Topic: pk.TopicName, Payload: pk.Payload, Retained: pk.FixedHeader.Retain}); len(rs) > 0 {
+		h.in.sink.TryEnqueue(rs)
+	}
+}
 
 // OnDisconnect forgets a client's share of the ingest rate and its acker.
 // Publishes still being committed are stored, but not acknowledged: the
@@ -226,7 +245,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if h.closed || h.ctx == nil {
 		return pk, packets.ErrRejectPacket
 	}
-	rs := h.in.readings(pk.TopicName, pk.Payload)
+	rs := h.in.message(Message{Topic: pk.TopicName, Payload: pk.Payload, Retained: pk.FixedHeader.Retain})
 	// Inline publishes come from Andon itself with nobody to resend them, so
 	// they are never waited for.
 	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {

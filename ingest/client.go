@@ -302,7 +302,7 @@ func (c *Client) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) 
 // redelivers, which the store turns into no-ops.
 func (c *Client) handle(ctx context.Context, pr paho.PublishReceived) {
 	p := pr.Packet
-	rs := c.in.readings(p.Topic, p.Payload)
+	rs := c.in.message(Message{Topic: p.Topic, Payload: p.Payload, Retained: p.Retain})
 	if len(rs) == 0 {
 		c.ack(pr)
 		return

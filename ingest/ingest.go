@@ -49,6 +49,10 @@ type ingester struct {
 	now      func() time.Time
 	messages prometheus.Counter
 
+	// decode turns a message into readings: the source's dialects, or
+	// the default topic layout alone (Parse) when it has none.
+	decode func(Message) ([]plant.Reading, *plant.Reject)
+
 	mu        sync.Mutex
 	lastLogMS map[string]int64 // topic -> ms of its last logged reject
 }
@@ -73,12 +77,24 @@ func newIngester(sink Sink, lim Limits, log *slog.Logger, now func() time.Time, 
 // readings parses one message and deals with its reject, if any. It returns
 // the readings to store, possibly none.
 func (in *ingester) readings(topic string, payload []byte) []plant.Reading {
+	return in.message(Message{Topic: topic, Payload: payload})
+}
+
+// message decodes m, stamped with the time it arrived, and deals with its
+// reject, if any. It returns the readings to store, possibly none.
+func (in *ingester) message(m Message) []plant.Reading {
 	in.messages.Inc()
-	nowMS := in.now().UnixMilli()
-	rs, rej := Parse(topic, payload, nowMS, in.lim)
+	m.RecvMS = in.now().UnixMilli()
+	var rs []plant.Reading
+	var rej *plant.Reject
+	if in.decode != nil {
+		rs, rej = in.decode(m)
+	} else {
+		rs, rej = Parse(m.Topic, m.Payload, m.RecvMS, in.lim)
+	}
 	if rej != nil {
 		in.sink.Reject(*rej)
-		in.logReject(rej, nowMS)
+		in.logReject(rej, m.RecvMS)
 	}
 	return rs
 }
