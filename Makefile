@@ -45,7 +45,7 @@ test: deps check-generated
 
 ## fuzz: each fuzz target for FUZZTIME (make test runs them for 2 s each; their corpora always run as tests)
 FUZZTIME ?= 1m
-FUZZ_TARGETS = ./ingest:FuzzParse ./ingest:FuzzDecodeFlat ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
+FUZZ_TARGETS = ./ingest:FuzzParse ./ingest:FuzzDecodeFlat ./ingest/sparkplug:FuzzHandle ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -73,6 +73,15 @@ check-generated:
 	@if [ -n "$$(git status --porcelain -- '*_templ.go')" ]; then \
 	  echo "templ generate changed these files; run 'make generate' and commit them:"; \
 	  git status --porcelain -- '*_templ.go'; exit 1; fi
+
+## sparkplug-proto: regenerate ingest/sparkplug/sparkplugpb/sparkplug_b.pb.go from its .proto (the generated code is
+## committed; make test does not need protoc). protoc comes from apt, protoc-gen-go at go.mod's protobuf version.
+.PHONY: sparkplug-proto
+sparkplug-proto:
+	@command -v protoc >/dev/null 2>&1 || $(MAKE) --no-print-directory apt PKGS=protobuf-compiler
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+	cd ingest/sparkplug/sparkplugpb && PATH="$(CURDIR)/.cache/bin:$$PATH" protoc --proto_path=. \
+	  --go_out=. --go_opt=paths=source_relative sparkplug_b.proto
 
 ## lint: vet, formatting, staticcheck and known vulnerabilities
 lint:

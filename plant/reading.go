@@ -81,6 +81,11 @@ const (
 	ReasonTagLimit        = "tag_limit"
 	ReasonQueueFull       = "queue_full"
 	ReasonStoreFailed     = "store_failed"
+	// Sparkplug B: a payload that is not its protobuf, and data of a node
+	// or device whose birth certificate Andon has not seen (it asks for a
+	// rebirth).
+	ReasonBadSparkplug     = "bad_sparkplug"
+	ReasonSparkplugNoBirth = "sparkplug_no_birth"
 )
 
 // Stored is a reading as committed to the store, with the ids the store gave
