@@ -134,7 +134,7 @@ func TestAdminMachines(t *testing.T) {
 	if v, _ := form.Find(`input[name="display_name"]`).Attr("value"); v != "Big press" {
 		t.Errorf("form shows display name %q", v)
 	}
-	if d.Find(`[data-testid="admin-nav"] a`).Length() != 13 { // machines … QR codes, boards, users, tokens, devices, audit log, storage
+	if d.Find(`[data-testid="admin-nav"] a`).Length() != 14 { // machines … QR codes, boards, users, tokens, devices, audit log, storage, mapping
 		t.Error("admin sub-nav incomplete")
 	}
 

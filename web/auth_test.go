@@ -34,6 +34,10 @@ var routeRules = map[string]access{
 
 	"GET /admin/tags":                  admin,
 	"GET /admin/rejects":               admin,
+	"GET /admin/mapping":               admin,
+	"POST /admin/mapping":              admin,
+	"POST /admin/mapping/:id/delete":   admin,
+	"POST /admin/mapping/:id/move":     admin,
 	"GET /admin/qr":                    admin,
 	"GET /qr/:file":                    admin,
 	"GET /admin/machines":              admin,

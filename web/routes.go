@@ -51,6 +51,7 @@ func (s *Server) routes() *echo.Echo {
 	s.handle(e, http.MethodGet, "/admin/storage", s.adminStorage, admin)
 	s.deviceRoutes(e)
 	s.boardRoutes(e)
+	s.mappingRoutes(e) // mapping rules and the unmapped topics inbox (mapping.go)
 	s.displayRoutes(e)
 	s.exportRoutes(e) // CSV downloads, /api/v1 JSON, /admin/backup (export.go)
 

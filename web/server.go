@@ -71,6 +71,11 @@ type Config struct {
 	// Ingest takes readings posted to /api/v1/readings (with an ingest
 	// token); nil: the route answers 503.
 	Ingest IngestSink
+
+	// OnMappingChanged is called after an admin changed the mapping rules
+	// (mapping.go), so ingest reloads them; its error is shown to the
+	// admin. nil: nobody to tell.
+	OnMappingChanged func(ctx context.Context) error
 }
 
 // IngestSink is where HTTP-posted readings go: the DB writer.
@@ -122,6 +127,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OnMappingChanged == nil {
+		cfg.OnMappingChanged = func(context.Context) error { return nil }
 	}
 	if cfg.Gatherer == nil {
 		if g, ok := cfg.Registerer.(prometheus.Gatherer); ok {
