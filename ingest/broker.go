@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"andon/ingest/sparkplug"
 	"andon/plant"
 )
 
@@ -53,6 +55,10 @@ type BrokerConfig struct {
 	// beyond it dropped, QoS 1 slowed), so one device cannot starve the
 	// others; 0 means no cap.
 	DeviceRate float64
+
+	// Dialects configures the decoders: mapping rules, the plant's time
+	// zone and the Sparkplug B host.
+	Dialects DialectConfig
 }
 
 // Broker is the embedded MQTT broker (MQTT 3.1.1 and 5) with ingest as a
@@ -104,6 +110,18 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		share:  share,
 		ackers: map[*mqtt.Client]*acker{},
 	}
+	hook.in.dialects = newDialects(cfg.Dialects, cfg.Limits, func(topic string, payload []byte) error {
+		// A rebirth request is decided inside a client's OnPublish; the
+		// inline publish runs the hooks again, so it goes on its own
+		// goroutine (a few a minute at most: the host limits them).
+		go func() {
+			if err := srv.Publish(topic, payload, false, 0); err != nil {
+				log.Warn("sparkplug: command not published", "topic", topic, "error", err)
+			}
+		}()
+		return nil
+	}, log)
+	hook.hostID = cfg.Dialects.Sparkplug.hostID()
 	ah := newAuthHook(cfg, srv, log)
 	switch {
 	case cfg.Auth == nil && !cfg.AllowAnonymous:
@@ -146,10 +164,13 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("ingest: broker: serve: %w", err)
 	}
+	b.hook.state(true)
 	var sweeping sync.WaitGroup
 	sweeping.Go(func() { b.auth.sweep(ctx) })
+	sweeping.Go(func() { b.hook.in.dialects.tick(ctx, b.hook.in.now) })
 	<-ctx.Done()
 	sweeping.Wait()
+	b.hook.state(false)
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("ingest: broker: close: %w", err)
 	}
@@ -161,10 +182,12 @@ func (b *Broker) Run(ctx context.Context) error {
 // publishing client's goroutine before the PUBACK is written.
 type ingestHook struct {
 	mqtt.HookBase
-	in    *ingester
-	srv   *mqtt.Server
-	log   *slog.Logger
-	share *deviceShare // nil: no cap per client
+	in     *ingester
+	hostID string // the Sparkplug host's STATE id; "" for none
+	bornMS int64  // the timestamp of its STATE birth, which its death repeats
+	srv    *mqtt.Server
+	log    *slog.Logger
+	share  *deviceShare // nil: no cap per client
 
 	// ackers acknowledge QoS 1 publishes after their commits, one per
 	// connected client.
@@ -216,6 +239,22 @@ func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.amu.Unlock()
 }
 
+// state publishes the Sparkplug host application's STATE on the embedded
+// broker, retained, so that an edge node configured with Andon as its
+// primary host sees it whenever it connects (Sparkplug 3.0, host
+// application STATE); the death repeats the birth's timestamp.
+func (h *ingestHook) state(online bool) {
+	if h.hostID == "" {
+		return
+	}
+	if online {
+		h.bornMS = h.in.now().UnixMilli()
+	}
+	if err := h.srv.Publish(sparkplug.StateTopic(h.hostID), sparkplug.StatePayload(online, h.bornMS), true, 1); err != nil {
+		h.log.Warn("sparkplug host: STATE not published", "online", online, "error", err)
+	}
+}
+
 func (h *ingestHook) start(ctx context.Context) {
 	h.mu.Lock()
 	h.ctx = ctx
@@ -244,6 +283,9 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	defer h.mu.RUnlock()
 	if h.closed || h.ctx == nil {
 		return pk, packets.ErrRejectPacket
+	}
+	if cl.Net.Inline && strings.HasPrefix(pk.TopicName, sparkplugPrefix) {
+		return pk, nil // the Sparkplug host's own STATE and commands
 	}
 	rs := h.in.message(Message{Topic: pk.TopicName, Payload: pk.Payload, Retained: pk.FixedHeader.Retain})
 	// Inline publishes come from Andon itself with nobody to resend them, so

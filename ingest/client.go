@@ -48,6 +48,11 @@ type ClientConfig struct {
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 
+	// Dialects configures the decoders: mapping rules, the plant's time
+	// zone and the Sparkplug B host, which has a connection of its own
+	// unless its host id is "off".
+	Dialects DialectConfig
+
 	// For mqtts:// only. CAFile is a PEM file of the certificate
 	// authorities to trust instead of the system's (a plant's private CA);
 	// CertFile and KeyFile, given together, are a client certificate for
@@ -66,6 +71,7 @@ type Client struct {
 	in        *ingester
 	log       *slog.Logger
 	connected atomic.Bool
+	cm        atomic.Pointer[autopaho.ConnectionManager]
 	gauge     prometheus.Gauge
 	losses    prometheus.Counter
 	now       func() time.Time
@@ -75,6 +81,9 @@ type Client struct {
 	// subscribed counts successful subscriptions, so tests can wait for the
 	// broker to route messages to the client.
 	subscribed atomic.Int64
+	// spb is the Sparkplug host's own connection; nil when it is off, and
+	// then this connection decodes Sparkplug messages itself.
+	spb *sparkplugHost
 }
 
 // NewClient checks the configuration; Run connects.
@@ -139,6 +148,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		gauge:    m.connected,
 		now:      now,
 	}
+	if id := cfg.Dialects.Sparkplug.hostID(); id != "" {
+		c.spb = &sparkplugHost{c: c, id: id}
+	}
+	c.in.dialects = newDialects(cfg.Dialects, cfg.Limits, c.publish, c.log)
 	c.since.Store(now().UnixMilli())
 	c.losses = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "andon_mqtt_connection_losses_total",
@@ -251,6 +264,17 @@ func (c *Client) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest: client: %w", err)
 	}
+	c.cm.Store(cm)
+	var bg sync.WaitGroup
+	bg.Go(func() { c.in.dialects.tick(ctx, c.now) })
+	if c.spb != nil {
+		bg.Go(func() {
+			if err := c.spb.run(ctx); err != nil {
+				c.log.Error("sparkplug host connection failed", "error", err)
+			}
+		})
+	}
+	defer bg.Wait()
 	<-ctx.Done()
 	// autopaho disconnects cleanly once its context is done; wait for it so
 	// no handler runs after Run returns.
@@ -302,6 +326,11 @@ func (c *Client) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) 
 // redelivers, which the store turns into no-ops.
 func (c *Client) handle(ctx context.Context, pr paho.PublishReceived) {
 	p := pr.Packet
+	if c.spb != nil && isSparkplug(p.Topic) {
+		// The host's own connection takes these (client_sparkplug.go).
+		c.ack(pr)
+		return
+	}
 	rs := c.in.message(Message{Topic: p.Topic, Payload: p.Payload, Retained: p.Retain})
 	if len(rs) == 0 {
 		c.ack(pr)
@@ -328,6 +357,25 @@ func (c *Client) handle(ctx context.Context, pr paho.PublishReceived) {
 		pr.Client.TerminateConnectionForTest()
 	}
 }
+
+// publish sends a Sparkplug command: on the host's own connection when it
+// has one, else on this one.
+func (c *Client) publish(topic string, payload []byte) error {
+	if c.spb != nil {
+		return c.spb.publish(topic, payload)
+	}
+	cm := c.cm.Load()
+	if cm == nil {
+		return errNotConnected
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	_, err := cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: 0})
+	return err
+}
+
+// errNotConnected is a command that could not be sent for want of a connection.
+var errNotConnected = errors.New("ingest: not connected to the broker")
 
 func (c *Client) ack(pr paho.PublishReceived) {
 	if pr.Packet.QoS == 0 {

@@ -49,9 +49,9 @@ type ingester struct {
 	now      func() time.Time
 	messages prometheus.Counter
 
-	// decode turns a message into readings: the source's dialects, or
-	// the default topic layout alone (Parse) when it has none.
-	decode func(Message) ([]plant.Reading, *plant.Reject)
+	// dialects turn a message into readings; nil: the default topic
+	// layout alone (Parse).
+	dialects *dialects
 
 	mu        sync.Mutex
 	lastLogMS map[string]int64 // topic -> ms of its last logged reject
@@ -87,8 +87,8 @@ func (in *ingester) message(m Message) []plant.Reading {
 	m.RecvMS = in.now().UnixMilli()
 	var rs []plant.Reading
 	var rej *plant.Reject
-	if in.decode != nil {
-		rs, rej = in.decode(m)
+	if in.dialects != nil {
+		rs, rej = in.dialects.decode(m)
 	} else {
 		rs, rej = Parse(m.Topic, m.Payload, m.RecvMS, in.lim)
 	}

@@ -52,7 +52,7 @@ func splitTopic(topic string, lim Limits) ([]string, string, string) {
 // pathOf maps topic levels that all name the machine onto the asset tree,
 // right-aligned: the last level is the machine, then line, area and site.
 // Levels beyond four are joined into the site, so that prefixes such as UMH's
-// "umh/v1/<enterprise>" stay together instead of being lost.
+// "factory/plant-2/<site>" stay together instead of being lost.
 func pathOf(levels []string) plant.Path {
 	var p plant.Path
 	n := len(levels)
@@ -67,7 +67,9 @@ func pathOf(levels []string) plant.Path {
 		p.Area = levels[n-3]
 	}
 	if n >= 4 {
-		p.Site = strings.Join(levels[:n-3], "/")
+		// Joined with dots: a '/' inside one level would make two paths
+		// share a string, and the store refuses it.
+		p.Site = strings.Join(levels[:n-3], ".")
 	}
 	return p
 }

@@ -38,6 +38,13 @@ type serveConfig struct {
 	CPUProfile   string // file for a CPU profile of the whole run; "" for none
 	PprofAddr    string // where to serve Go's /debug/pprof; "" for nowhere
 
+	// Sparkplug B host application: its id in spBv1.0/STATE/<id> ("off":
+	// no STATE and no host connection), and whether a gap in an edge node's
+	// sequence numbers, unfilled after the reorder timeout, asks for a rebirth.
+	SparkplugHostID       string
+	SparkplugRebirthOnGap bool
+	SparkplugReorder      time.Duration
+
 	OpenViewing   bool          // anyone may view pages without logging in
 	MQTTAnonymous bool          // the embedded broker takes clients without credentials
 	TLSCert       string        // HTTPS (and MQTT over TLS) certificate file
@@ -101,6 +108,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MQTTSListen, "mqtts-listen", ":8883", "MQTT over TLS listen address (with --tls-cert), or \"off\"")
 	fs.StringVar(&c.MQTTCA, "mqtt-ca", "", "CA certificate file (PEM) to trust for an external broker reached with mqtts://")
 	fs.DurationVar(&c.SessionIdle, "session-idle", 12*time.Hour, "a login ends after this long without use")
+	fs.StringVar(&c.SparkplugHostID, "sparkplug-host-id", "andon", "Sparkplug B host application id, published as spBv1.0/STATE/<id>; \"off\" for no STATE messages")
+	fs.BoolVar(&c.SparkplugRebirthOnGap, "sparkplug-rebirth-on-gap", false, "ask a Sparkplug edge node for a rebirth when its sequence numbers skip and the gap is not filled within --sparkplug-reorder-timeout")
+	fs.DurationVar(&c.SparkplugReorder, "sparkplug-reorder-timeout", 2*time.Second, "how long a gap in a Sparkplug edge node's sequence numbers may stay open")
 	c.KeepRaw, c.KeepMinute, c.KeepHour = keepFlag(db.DefaultKeepRaw), keepFlag(db.DefaultKeepMinute), keepFlag(db.DefaultKeepHour)
 	fs.Var(&c.KeepRaw, "retention-raw", "how long raw readings are kept: 90d, 2y, 36h, or forever")
 	fs.Var(&c.KeepMinute, "retention-1m", "how long 1-minute rollups are kept")
@@ -240,6 +250,12 @@ func (c *serveConfig) validate() error {
 	if c.SessionIdle < time.Minute {
 		errs = append(errs, fmt.Errorf("--session-idle %s: must be at least 1m", c.SessionIdle))
 	}
+	if c.SparkplugHostID == "" || strings.ContainsAny(c.SparkplugHostID, "/+#") || len(c.SparkplugHostID) > 128 {
+		errs = append(errs, fmt.Errorf("--sparkplug-host-id %q: want a name without / + or # (or off)", c.SparkplugHostID))
+	}
+	if c.SparkplugReorder < 10*time.Millisecond || c.SparkplugReorder > time.Minute {
+		errs = append(errs, fmt.Errorf("--sparkplug-reorder-timeout %s: want 10ms to 1m", c.SparkplugReorder))
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
 	}
@@ -341,8 +357,8 @@ func readConfigFile(path string) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
-		if k == "plant" {
-			continue // the plant's set-up, read by readPlantSection
+		if k == "plant" || k == "mapping" {
+			continue // the plant's set-up and the mapping rules, read by readPlantSection and readMappingSection
 		}
 		if sub, ok := v.(map[string]any); ok && k == "retention" {
 			// retention: {raw: 90d, 1m: 2y, 1h: forever, max_size: 20GB}

@@ -156,6 +156,10 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	configRules, err := readMappingSection(cfg.Config)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	store, err := db.Open(ctx, filepath.Join(cfg.Data, "andon.db"), db.Options{
 		Synchronous: strings.ToUpper(cfg.Synchronous),
 		Logger:      log,
@@ -182,6 +186,36 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			demoHistory = 0
 		}
 		section = demoPlant(section, cfg.DemoMachines, demoSeed)
+	}
+	// The config file's mapping rules replace those of the last start;
+	// the admin's stay, after them.
+	if err := store.SetConfigMappingRules(ctx, configRules); err != nil {
+		return fmt.Errorf("serve: config: mapping: %w", err)
+	}
+	mapping := ingest.NewMapping(nil)
+	reloadMapping := func(ctx context.Context) error {
+		rules, err := store.MappingRules(ctx)
+		if err != nil {
+			return err
+		}
+		set, err := ingest.CompileRules(rules)
+		if err != nil {
+			return fmt.Errorf("mapping rules: %w", err)
+		}
+		mapping.Set(set)
+		return nil
+	}
+	if err := reloadMapping(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	dialects := ingest.DialectConfig{
+		Mapping:  mapping,
+		Location: cfg.location,
+		Sparkplug: ingest.SparkplugConfig{
+			HostID:         cfg.SparkplugHostID,
+			RebirthOnGap:   cfg.SparkplugRebirthOnGap,
+			ReorderTimeout: cfg.SparkplugReorder,
+		},
 	}
 	pending, err := applyPlant(ctx, store, section, cfg.location)
 	if err != nil {
@@ -235,21 +269,22 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 	reg.MustRegister(db.NewStorageCollector(store))
 	var client *ingest.Client // set below, before the pages are served
 	site, err = web.New(web.Config{
-		Store:         store,
-		Logger:        log,
-		Registerer:    reg,
-		Gatherer:      reg,
-		Version:       version,
-		MQTTAddr:      mqttAddr,
-		HeartbeatMS:   settings.HeartbeatMS,
-		Location:      cfg.location,
-		Health:        health(store, writer),
-		Problems:      func() []string { return problems(writer, client, cfg.location) },
-		Engine:        engine,
-		OpenViewing:   cfg.OpenViewing,
-		SecureCookies: tlsCfg != nil,
-		SessionIdle:   cfg.SessionIdle,
-		Ingest:        writer,
+		Store:            store,
+		Logger:           log,
+		Registerer:       reg,
+		Gatherer:         reg,
+		Version:          version,
+		MQTTAddr:         mqttAddr,
+		HeartbeatMS:      settings.HeartbeatMS,
+		Location:         cfg.location,
+		Health:           health(store, writer),
+		Problems:         func() []string { return problems(writer, client, cfg.location) },
+		Engine:           engine,
+		OpenViewing:      cfg.OpenViewing,
+		SecureCookies:    tlsCfg != nil,
+		SessionIdle:      cfg.SessionIdle,
+		Ingest:           writer,
+		OnMappingChanged: reloadMapping,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -267,6 +302,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			Auth:           store,
 			AllowAnonymous: cfg.MQTTAnonymous,
 			DeviceRate:     cfg.DeviceRate,
+			Dialects:       dialects,
 			Limits:         ingest.DefaultLimits(),
 			Logger:         log,
 			Registerer:     reg,
@@ -285,6 +321,7 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 			ClientID:   id,
 			Topics:     splitList(cfg.MQTTTopics),
 			CAFile:     cfg.MQTTCA,
+			Dialects:   dialects,
 			Sink:       writer,
 			Limits:     ingest.DefaultLimits(),
 			Logger:     log,

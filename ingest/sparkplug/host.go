@@ -29,7 +29,6 @@ import (
 	"andon/plant"
 )
 
-
 // Defaults of Config.
 const (
 	defaultHostID         = "andon"

@@ -1,0 +1,534 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+
+	"andon/plant"
+)
+
+// haPrefix is Home Assistant's default discovery prefix.
+const haPrefix = "homeassistant"
+
+// haAbbrev expands the abbreviations Home Assistant allows in discovery
+// payloads (those Andon reads).
+var haAbbrev = map[string]string{
+	"stat_t": "state_topic", "unit_of_meas": "unit_of_measurement", "val_tpl": "value_template",
+	"dev": "device", "avty_t": "availability_topic", "avty": "availability", "pl_avail": "payload_available",
+	"pl_not_avail": "payload_not_available", "pl_on": "payload_on", "pl_off": "payload_off",
+	"dev_cla": "device_class", "uniq_id": "unique_id", "obj_id": "object_id", "t": "topic",
+	"ids": "identifiers", "sa": "suggested_area", "mf": "manufacturer", "mdl": "model",
+}
+
+// haComponents are the components whose state is a reading.
+var haComponents = map[string]bool{"sensor": true, "binary_sensor": true, "switch": true, "number": true, "light": true}
+
+// haEntity is one discovered entity: where its state arrives and how a
+// state becomes a reading.
+type haEntity struct {
+	config    string // its config topic, the key
+	component string
+	state     string // the state topic
+	path      plant.Path
+	metric    string
+	unit      string
+	tmpl      haTemplate
+	on, off   string
+	avail     []haAvail
+}
+
+// haAvail is an availability topic with its two words.
+type haAvail struct{ topic, online, offline string }
+
+// homeAssistant follows Home Assistant MQTT discovery: retained config
+// messages describe entities, and their state topics then give readings
+// with the entity's name and unit on the device's machine. Safe for
+// concurrent use; at most max entities are held.
+type homeAssistant struct {
+	prefix string
+	max    int
+
+	mu       sync.RWMutex
+	byConfig map[string]*haEntity
+	byState  map[string][]*haEntity
+	byAvail  map[string][]*haEntity
+}
+
+func newHomeAssistant(maxEntities int) *homeAssistant {
+	return &homeAssistant{prefix: haPrefix, max: maxEntities,
+		byConfig: map[string]*haEntity{}, byState: map[string][]*haEntity{}, byAvail: map[string][]*haEntity{}}
+}
+
+// decode reads config messages, and the state and availability topics
+// they named. ok is false for any other topic.
+func (h *homeAssistant) decode(m Message, lim Limits) ([]plant.Reading, *plant.Reject, bool) {
+	if component, node, object, ok := h.configTopic(m.Topic); ok {
+		return nil, h.configure(m, component, node, object, lim), true
+	}
+	h.mu.RLock()
+	states, avails := h.byState[m.Topic], h.byAvail[m.Topic]
+	h.mu.RUnlock()
+	switch {
+	case len(states) > 0:
+		rs, rej := haStates(m, states, lim)
+		return rs, rej, true
+	case len(avails) > 0:
+		return haAvailability(m, avails), nil, true
+	}
+	return nil, nil, false
+}
+
+// configTopic splits <prefix>/<component>/[<node_id>/]<object_id>/config.
+func (h *homeAssistant) configTopic(topic string) (component, node, object string, ok bool) {
+	levels := strings.Split(topic, "/")
+	n := len(levels)
+	if (n != 4 && n != 5) || levels[0] != h.prefix || levels[n-1] != "config" {
+		return "", "", "", false
+	}
+	if n == 5 {
+		node = levels[2]
+	}
+	return levels[1], node, levels[n-2], true
+}
+
+// configure adds, replaces or (with an empty payload) removes an entity.
+func (h *homeAssistant) configure(m Message, component, node, object string, lim Limits) *plant.Reject {
+	body := bytes.TrimSpace(m.Payload)
+	if len(body) == 0 {
+		h.mu.Lock()
+		h.remove(m.Topic)
+		h.mu.Unlock()
+		return nil
+	}
+	if !haComponents[component] {
+		return nil // a button, a camera...: nothing to chart
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return rejectOf(m, plant.ReasonBadJSON, "A Home Assistant discovery config is a JSON object; this one is not: "+err.Error()+".")
+	}
+	cfg := haExpand(raw)
+	e, why := haEntityOf(m.Topic, component, node, object, cfg, lim)
+	if why != "" {
+		return rejectOf(m, plant.ReasonNameInvalid, "Home Assistant discovery config not used: "+why)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, known := h.byConfig[m.Topic]; !known && len(h.byConfig) >= h.max {
+		return rejectOf(m, plant.ReasonTagLimit,
+			fmt.Sprintf("Andon follows at most %d Home Assistant entities; this one is not followed.", h.max))
+	}
+	h.remove(m.Topic)
+	h.byConfig[m.Topic] = e
+	h.byState[e.state] = append(h.byState[e.state], e)
+	for _, a := range e.avail {
+		h.byAvail[a.topic] = append(h.byAvail[a.topic], e)
+	}
+	return nil
+}
+
+// remove forgets the entity of a config topic; h.mu is held.
+func (h *homeAssistant) remove(config string) {
+	e := h.byConfig[config]
+	if e == nil {
+		return
+	}
+	delete(h.byConfig, config)
+	drop := func(idx map[string][]*haEntity, topic string) {
+		list := idx[topic][:0]
+		for _, x := range idx[topic] {
+			if x != e {
+				list = append(list, x)
+			}
+		}
+		if len(list) == 0 {
+			delete(idx, topic)
+		} else {
+			idx[topic] = list
+		}
+	}
+	drop(h.byState, e.state)
+	for _, a := range e.avail {
+		drop(h.byAvail, a.topic)
+	}
+}
+
+// haExpand expands abbreviated keys, in the config and its device, and
+// the "~" base topic in topic values.
+func haExpand(raw map[string]any) map[string]any {
+	cfg := make(map[string]any, len(raw))
+	for k, v := range raw {
+		if full, ok := haAbbrev[k]; ok {
+			k = full
+		}
+		cfg[k] = v
+	}
+	if dev, ok := cfg["device"].(map[string]any); ok {
+		cfg["device"] = haExpand(dev)
+	}
+	base, _ := cfg["~"].(string)
+	if base == "" {
+		return cfg
+	}
+	tilde := func(s string) string {
+		switch {
+		case strings.HasPrefix(s, "~"):
+			return base + s[1:]
+		case strings.HasSuffix(s, "~"):
+			return s[:len(s)-1] + base
+		}
+		return s
+	}
+	for k, v := range cfg {
+		if s, ok := v.(string); ok && strings.HasSuffix(k, "_topic") {
+			cfg[k] = tilde(s)
+		}
+	}
+	if list, ok := cfg["availability"].([]any); ok {
+		for _, a := range list {
+			if am, ok := a.(map[string]any); ok {
+				for k, v := range am {
+					if s, ok := v.(string); ok && (k == "topic" || k == "t") {
+						am[k] = tilde(s)
+					}
+				}
+			}
+		}
+	}
+	return cfg
+}
+
+// haEntityOf builds an entity from an expanded config, or says why not.
+func haEntityOf(config, component, node, object string, cfg map[string]any, lim Limits) (*haEntity, string) {
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	e := &haEntity{config: config, component: component, state: str(cfg, "state_topic"),
+		on: "ON", off: "OFF"}
+	if e.state == "" {
+		return nil, "it names no state_topic."
+	}
+	if !validTopic(e.state, lim) {
+		return nil, "its state_topic is not a valid MQTT topic."
+	}
+	dev, _ := cfg["device"].(map[string]any)
+	machine := cleanName(str(dev, "name"), lim)
+	if machine == "" {
+		machine = cleanName(node, lim)
+	}
+	if machine == "" {
+		machine = cleanName(object, lim)
+	}
+	if machine == "" {
+		return nil, "neither its device, node id nor object id gives a usable machine name."
+	}
+	e.path = plant.Path{Line: cleanName(str(dev, "suggested_area"), lim), Machine: machine}
+	// A null name is the device's main entity (has_entity_name).
+	e.metric = cleanName(str(cfg, "name"), lim)
+	if e.metric == "" {
+		e.metric = cleanName(str(cfg, "device_class"), lim)
+	}
+	if e.metric == "" {
+		e.metric = cleanName(cmpOr(str(cfg, "object_id"), object), lim)
+	}
+	if e.metric == "" {
+		return nil, "it gives no usable entity name."
+	}
+	if u := str(cfg, "unit_of_measurement"); len(u) <= maxUnitLen && validName(u) {
+		e.unit = u
+	}
+	e.tmpl = parseHATemplate(str(cfg, "value_template"))
+	if s := str(cfg, "payload_on"); s != "" {
+		e.on = s
+	}
+	if s := str(cfg, "payload_off"); s != "" {
+		e.off = s
+	}
+	online, offline := cmpOr(str(cfg, "payload_available"), "online"), cmpOr(str(cfg, "payload_not_available"), "offline")
+	if t := str(cfg, "availability_topic"); t != "" && validTopic(t, lim) {
+		e.avail = append(e.avail, haAvail{t, online, offline})
+	}
+	if list, ok := cfg["availability"].([]any); ok {
+		for _, a := range list {
+			am, _ := a.(map[string]any)
+			am = haExpand(am)
+			t := str(am, "topic")
+			if t == "" || !validTopic(t, lim) || len(e.avail) >= 8 {
+				continue
+			}
+			e.avail = append(e.avail, haAvail{t, cmpOr(str(am, "payload_available"), online), cmpOr(str(am, "payload_not_available"), offline)})
+		}
+	}
+	return e, ""
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// cleanName makes a device's or entity's name usable as a machine or
+// metric name: trimmed, no '/', no control characters, bounded.
+func cleanName(s string, lim Limits) string {
+	s = strings.TrimSpace(strings.ReplaceAll(s, "/", "-"))
+	if !validName(s) {
+		return ""
+	}
+	return strings.TrimSpace(truncateBytes(s, lim.MaxName))
+}
+
+// truncateBytes shortens s to at most n bytes without splitting a character.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	t := truncate(s, n)
+	return strings.TrimSuffix(t, "…")
+}
+
+// validTopic reports a topic fit to be matched: bounded, UTF-8, no
+// wildcard or control character.
+func validTopic(t string, lim Limits) bool {
+	return t != "" && len(t) <= lim.MaxTopic && validName(t) && !strings.ContainsAny(t, "+#")
+}
+
+// haStates turns a state message into one reading per entity reading it.
+func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Reject) {
+	body := bytes.TrimSpace(m.Payload)
+	var obj map[string]any
+	var objErr error
+	needJSON := false
+	for _, e := range es {
+		needJSON = needJSON || e.tmpl.json
+	}
+	if needJSON {
+		obj, objErr = decodeJSON(body)
+	}
+	ts, arrival := m.RecvMS, true
+	if obj != nil {
+		t, stated, reason, detail := timestampOf(obj, m.RecvMS, lim)
+		if reason != "" {
+			return nil, rejectOf(m, reason, detail)
+		}
+		ts, arrival = t, !stated
+	}
+	var rs []plant.Reading
+	var problems []string
+	for _, e := range es {
+		if e.tmpl.unsupported != "" {
+			problems = append(problems, fmt.Sprintf("%q: the value_template %q is not one Andon reads (it reads {{ value }} and {{ value_json.a.b }} with | float, | int or | round(n))", e.metric, truncate(e.tmpl.unsupported, 80)))
+			continue
+		}
+		var raw any = string(body)
+		if e.tmpl.json {
+			if objErr != nil {
+				problems = append(problems, fmt.Sprintf("%q: the payload is not the JSON object its template reads", e.metric))
+				continue
+			}
+			v, ok := jsonAt(obj, e.tmpl.path)
+			if !ok {
+				continue // zigbee2mqtt and others send partial objects
+			}
+			raw = v
+		}
+		v, word, skip, why := e.value(raw, lim)
+		switch {
+		case skip:
+			continue
+		case why != "":
+			problems = append(problems, fmt.Sprintf("%q: %s", e.metric, strings.TrimSuffix(why, ".")))
+			continue
+		}
+		rs = append(rs, plant.Reading{Path: e.path, Metric: e.metric, TS: ts, Arrival: arrival, Value: v, Word: word, Unit: e.unit, Topic: m.Topic})
+	}
+	if len(problems) > 0 {
+		return rs, rejectOf(m, plant.ReasonNotANumber, truncate(strings.Join(problems, "; "), 1000)+".")
+	}
+	return rs, nil
+}
+
+// value turns an entity's state into a value or a word; skip says the
+// state means "no value now" (unavailable, unknown, empty).
+func (e *haEntity) value(raw any, lim Limits) (v float64, word string, skip bool, why string) {
+	if s, ok := raw.(string); ok {
+		s = strings.TrimSpace(s)
+		switch strings.ToLower(s) {
+		case "", "unavailable", "unknown", "none", "null":
+			return 0, "", true, ""
+		}
+		if e.component != "sensor" && e.component != "number" {
+			switch s {
+			case e.on:
+				return 1, "", false, ""
+			case e.off:
+				return 0, "", false, ""
+			}
+		}
+	}
+	if raw == nil {
+		return 0, "", true, ""
+	}
+	v, word, reason, why := jsonValue(raw, lim)
+	if reason != "" {
+		return 0, "", false, why
+	}
+	if word == "" {
+		v = e.tmpl.apply(v)
+	}
+	return v, word, false, ""
+}
+
+// haAvailability turns an availability message into announcements for the
+// machines whose entities it covers.
+func haAvailability(m Message, es []*haEntity) []plant.Reading {
+	word := string(bytes.TrimSpace(m.Payload))
+	var rs []plant.Reading
+	seen := map[plant.Path]bool{}
+	for _, e := range es {
+		for _, a := range e.avail {
+			if a.topic != m.Topic || word != a.offline || seen[e.path] {
+				continue
+			}
+			seen[e.path] = true
+			rs = append(rs, plant.Reading{Path: e.path, TS: m.RecvMS, Offline: true, Topic: m.Topic})
+		}
+	}
+	return rs
+}
+
+// haTemplate is the little of Jinja Andon reads from a value_template.
+type haTemplate struct {
+	json        bool   // reads value_json, else the payload itself
+	path        []any  // keys (string) and indexes (int) into value_json
+	op          string // "", "int" or "round"
+	digits      int    // for round
+	unsupported string // the template, when Andon cannot read it
+}
+
+// parseHATemplate reads {{ value }}, {{ value_json.a.b }},
+// {{ value_json['a'][0] }}, each with optional | float, | int, | round(n)
+// filters. Anything else is kept as unsupported: no template language is
+// evaluated.
+func parseHATemplate(s string) haTemplate {
+	src := strings.TrimSpace(s)
+	if src == "" {
+		return haTemplate{}
+	}
+	bad := haTemplate{unsupported: src}
+	if !strings.HasPrefix(src, "{{") || !strings.HasSuffix(src, "}}") || len(src) > 200 {
+		return bad
+	}
+	parts := strings.Split(strings.TrimSpace(src[2:len(src)-2]), "|")
+	var t haTemplate
+	expr := strings.TrimSpace(parts[0])
+	switch {
+	case expr == "value":
+	case strings.HasPrefix(expr, "value_json"):
+		t.json = true
+		path, ok := parseHAPath(expr[len("value_json"):])
+		if !ok || len(path) == 0 {
+			return bad
+		}
+		t.path = path
+	default:
+		return bad
+	}
+	for _, f := range parts[1:] {
+		f = strings.ReplaceAll(strings.TrimSpace(f), " ", "")
+		switch {
+		case f == "float" || strings.HasPrefix(f, "float("):
+		case f == "int" || strings.HasPrefix(f, "int("):
+			t.op = "int"
+		case f == "round":
+			t.op, t.digits = "round", 0
+		case strings.HasPrefix(f, "round(") && strings.HasSuffix(f, ")"):
+			n, err := strconv.Atoi(strings.Split(f[len("round("):len(f)-1], ",")[0])
+			if err != nil || n < 0 || n > 10 {
+				return bad
+			}
+			t.op, t.digits = "round", n
+		default:
+			return bad
+		}
+	}
+	return t
+}
+
+// parseHAPath reads .a.b, ['a'], ["a"] and [0] steps.
+func parseHAPath(s string) ([]any, bool) {
+	var path []any
+	for s != "" {
+		switch s[0] {
+		case '.':
+			i := 1
+			for i < len(s) && s[i] != '.' && s[i] != '[' {
+				i++
+			}
+			if i == 1 {
+				return nil, false
+			}
+			path = append(path, s[1:i])
+			s = s[i:]
+		case '[':
+			end := strings.IndexByte(s, ']')
+			if end < 0 {
+				return nil, false
+			}
+			in := s[1:end]
+			if n, err := strconv.Atoi(in); err == nil && n >= 0 {
+				path = append(path, n)
+			} else if len(in) >= 2 && (in[0] == '\'' || in[0] == '"') && in[len(in)-1] == in[0] {
+				path = append(path, in[1:len(in)-1])
+			} else {
+				return nil, false
+			}
+			s = s[end+1:]
+		default:
+			return nil, false
+		}
+		if len(path) > 16 {
+			return nil, false
+		}
+	}
+	return path, true
+}
+
+// jsonAt follows path into a decoded JSON value.
+func jsonAt(v any, path []any) (any, bool) {
+	for _, step := range path {
+		switch k := step.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[k]; !ok {
+				return nil, false
+			}
+		case int:
+			a, ok := v.([]any)
+			if !ok || k >= len(a) {
+				return nil, false
+			}
+			v = a[k]
+		}
+	}
+	return v, true
+}
+
+// apply runs the template's filter on a number.
+func (t haTemplate) apply(v float64) float64 {
+	switch t.op {
+	case "int":
+		return math.Trunc(v)
+	case "round":
+		p := math.Pow(10, float64(t.digits))
+		return math.Round(v*p) / p
+	}
+	return v
+}
