@@ -387,6 +387,18 @@ func (e *haEntity) value(raw any, lim Limits) (v float64, word string, skip bool
 // machines whose entities it covers.
 func haAvailability(m Message, es []*haEntity) []plant.Reading {
 	word := string(bytes.TrimSpace(m.Payload))
+	if strings.HasPrefix(word, "{") {
+		// zigbee2mqtt's bridge says {"state": "offline"}.
+		var obj map[string]any
+		if json.Unmarshal(m.Payload, &obj) == nil {
+			for _, k := range []string{"state", "status", "value"} {
+				if w, ok := obj[k].(string); ok {
+					word = w
+					break
+				}
+			}
+		}
+	}
 	var rs []plant.Reading
 	seen := map[plant.Path]bool{}
 	for _, e := range es {
@@ -467,6 +479,9 @@ func parseHAPath(s string) ([]any, bool) {
 		case '.':
 			i := 1
 			for i < len(s) && s[i] != '.' && s[i] != '[' {
+				if !isIdentByte(s[i]) {
+					return nil, false // an operator, a call: not a path
+				}
 				i++
 			}
 			if i == 1 {
@@ -531,4 +546,8 @@ func (t haTemplate) apply(v float64) float64 {
 		return math.Round(v*p) / p
 	}
 	return v
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
