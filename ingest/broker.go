@@ -122,6 +122,11 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 		return nil
 	}, log)
 	hook.hostID = cfg.Dialects.Sparkplug.hostID()
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newSparkplugCollector(hook.in.dialects.spb, sourceEmbedded)); err != nil {
+			return nil, fmt.Errorf("ingest: broker: register metrics: %w", err)
+		}
+	}
 	ah := newAuthHook(cfg, srv, log)
 	switch {
 	case cfg.Auth == nil && !cfg.AllowAnonymous:

@@ -152,6 +152,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.spb = &sparkplugHost{c: c, id: id}
 	}
 	c.in.dialects = newDialects(cfg.Dialects, cfg.Limits, c.publish, c.log)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newSparkplugCollector(c.in.dialects.spb, sourceExternal)); err != nil {
+			return nil, fmt.Errorf("ingest: client: register metrics: %w", err)
+		}
+	}
 	c.since.Store(now().UnixMilli())
 	c.losses = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "andon_mqtt_connection_losses_total",

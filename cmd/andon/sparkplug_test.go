@@ -235,6 +235,17 @@ func TestSparkplugEdgeNode(t *testing.T) {
 	if strings.Contains(body, "4,321") {
 		t.Errorf("data sent before the births was stored:\n%s", body)
 	}
+	_, metrics := get(t, s.url("/metrics"))
+	for _, want := range []string{
+		`andon_sparkplug_events_total{event="birth",source="embedded"} 5`,
+		`andon_sparkplug_events_total{event="death",source="embedded"} 2`,
+		`andon_sparkplug_events_total{event="rebirth_request",source="embedded"} 1`,
+		`andon_readings_rejected_total{reason="sparkplug_no_birth"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "andon_sparkplug_events_total"))
+		}
+	}
 }
 
 func slicesContains(xs []string, x string) bool {
@@ -363,4 +374,15 @@ func TestSparkplugHostExternalBroker(t *testing.T) {
 	if born["timestamp"] == nil {
 		t.Errorf("STATE birth without a timestamp: %v", born)
 	}
+}
+
+// grepLines returns the lines of s holding sub, for a failure message.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
