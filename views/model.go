@@ -70,6 +70,9 @@ type Tile struct {
 	LastSeen int64 // ms; 0 if never
 	NowMS    int64
 	Values   []Value // up to six
+	// OfflineSince is when the machine's device reported itself offline;
+	// 0 if it has not.
+	OfflineSince int64
 }
 
 // Value is the newest value of one tag.

@@ -179,6 +179,8 @@ func (s *Server) tile(m plant.Machine, nowMS int64) views.Tile {
 		State:    plant.CurrentState(m, nowMS, s.cfg.HeartbeatMS),
 		LastSeen: m.LastSeen,
 		NowMS:    nowMS,
+
+		OfflineSince: m.OfflineSince,
 	}
 	if t.Name == "" {
 		t.Name = m.Path.Machine

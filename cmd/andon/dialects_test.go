@@ -69,6 +69,9 @@ func TestGatewaysWithoutSetUp(t *testing.T) {
 	waitPage(t, s, "press-9", "a live device", isLive(""))
 	conn.Close()
 	waitPage(t, s, "press-9", "its will", isOffline)
+	if !strings.Contains(machinesOverview(t, s), `data-testid="went-offline"`) {
+		t.Error("the overview tile does not say the machine reported itself offline")
+	}
 	// Tasmota's own will.
 	if err := pub.Publish(ctx, "tele/plug-7/LWT", []byte("Offline"), 1); err != nil {
 		t.Fatal(err)
