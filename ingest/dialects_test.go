@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"andon/ingest/sparkplug/sparkplugpb"
 	"andon/plant"
 )
 
@@ -404,5 +408,36 @@ func TestDialectOrder(t *testing.T) {
 	}
 	if rs, rej := d.decode(Message{Topic: "$SYS/broker/uptime", Payload: []byte("1")}); rs != nil || rej != nil {
 		t.Errorf("a broker topic was decoded: %+v %+v", rs, rej)
+	}
+}
+
+// A gateway's birth certificate is larger than any one reading's payload
+// may be: 3,000 metrics with properties pass the router and are stored.
+func TestSparkplugBigBirth(t *testing.T) {
+	d := newDialects(DialectConfig{Location: time.UTC}, DefaultLimits(), nil, nil)
+	bd := uint64(0)
+	ms := []*sparkplugpb.Payload_Metric{{Name: proto.String("bdSeq"), Datatype: proto.Uint32(uint32(sparkplugpb.DataType_UInt64)),
+		Value: &sparkplugpb.Payload_Metric_LongValue{LongValue: bd}}}
+	for i := range 3000 {
+		ms = append(ms, &sparkplugpb.Payload_Metric{
+			Name: proto.String(fmt.Sprintf("Area 1/PLC 7/Tag %04d", i)), Alias: proto.Uint64(uint64(i + 1)),
+			Datatype: proto.Uint32(uint32(sparkplugpb.DataType_Double)), Value: &sparkplugpb.Payload_Metric_DoubleValue{DoubleValue: float64(i)},
+			Properties: &sparkplugpb.Payload_PropertySet{Keys: []string{"engUnit"}, Values: []*sparkplugpb.Payload_PropertyValue{{
+				Type: proto.Uint32(uint32(sparkplugpb.DataType_String)), Value: &sparkplugpb.Payload_PropertyValue_StringValue{StringValue: "mm"}}}},
+		})
+	}
+	b, err := proto.Marshal(&sparkplugpb.Payload{Timestamp: proto.Uint64(1_796_400_000_000), Seq: proto.Uint64(0), Metrics: ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) <= DefaultLimits().MaxPayload {
+		t.Fatalf("birth is only %d bytes; the test needs one over the plain payload limit", len(b))
+	}
+	rs, rej := d.decode(Message{Topic: "spBv1.0/g/NBIRTH/e", Payload: b, RecvMS: dialectRecv})
+	if rej != nil || len(rs) != 3000 {
+		t.Fatalf("%d readings, reject %+v; want 3000", len(rs), rej)
+	}
+	if rs[0].Unit != "mm" {
+		t.Errorf("unit = %q, want the birth's engUnit", rs[0].Unit)
 	}
 }

@@ -16,6 +16,15 @@ import (
 // maxHAEntities bounds the Home Assistant entities one source remembers.
 const maxHAEntities = 10_000
 
+// A Sparkplug birth certificate describes every metric of a node or device
+// at once, with properties: a PLC gateway's runs to thousands of metrics
+// and hundreds of kilobytes. Its bounds are the broker's packet limit
+// (1 MiB) and the host's table of definitions, not those of one reading.
+const (
+	sparkplugMaxPayload = 1 << 20
+	sparkplugMaxValues  = 10_000
+)
+
 // Mapping holds the mapping rules of the config file and the admin pages,
 // shared by every source of messages. Set replaces them all at once, so a
 // message is decoded by one set of rules, never half of two.
@@ -94,7 +103,8 @@ func newDialects(cfg DialectConfig, lim Limits, publish func(topic string, paylo
 			ReorderTimeout: cfg.Sparkplug.ReorderTimeout,
 			Publish:        publish,
 			MaxName:        lim.MaxName,
-			MaxValues:      lim.MaxValues,
+			MaxValues:      max(lim.MaxValues, sparkplugMaxValues),
+			MaxPayload:     sparkplugMaxPayload,
 			MaxWordLen:     lim.MaxWordLen,
 			MaxFuture:      lim.MaxFuture,
 			Logger:         log,
@@ -154,7 +164,7 @@ func (d *dialects) precheck(m Message) *plant.Reject {
 		return rejectOf(m, plant.ReasonTopicInvalid, "The topic contains an MQTT wildcard (+ or #).")
 	case !validName(m.Topic):
 		return rejectOf(m, plant.ReasonTopicInvalid, "The topic contains a control character.")
-	case len(m.Payload) > d.lim.MaxPayload:
+	case len(m.Payload) > d.lim.MaxPayload && !(strings.HasPrefix(m.Topic, sparkplugPrefix) && len(m.Payload) <= sparkplugMaxPayload):
 		return rejectOf(m, plant.ReasonTooLarge,
 			fmt.Sprintf("The payload is %d bytes; at most %d are accepted.", len(m.Payload), d.lim.MaxPayload))
 	}
