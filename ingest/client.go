@@ -259,12 +259,7 @@ func (c *Client) Run(ctx context.Context) error {
 			},
 		},
 	}
-	if c.url.User != nil {
-		cfg.ConnectUsername = c.url.User.Username()
-		if pw, ok := c.url.User.Password(); ok {
-			cfg.ConnectPassword = []byte(pw)
-		}
-	}
+	c.credentials(&cfg)
 	cm, err := autopaho.NewConnection(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("ingest: client: %w", err)
@@ -369,7 +364,12 @@ func (c *Client) publish(topic string, payload []byte) error {
 	if c.spb != nil {
 		return c.spb.publish(topic, payload)
 	}
-	cm := c.cm.Load()
+	return publishOn(c.cm.Load(), topic, payload)
+}
+
+// publishOn sends a QoS 0 command on cm, nil while not connected: the
+// command is then lost, and what caused it causes it again.
+func publishOn(cm *autopaho.ConnectionManager, topic string, payload []byte) error {
 	if cm == nil {
 		return errNotConnected
 	}
@@ -377,6 +377,17 @@ func (c *Client) publish(topic string, payload []byte) error {
 	defer cancel()
 	_, err := cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: 0})
 	return err
+}
+
+// credentials puts the URL's user and password into the CONNECT packet:
+// autopaho puts URLs into its error messages, so they stay out of it.
+func (c *Client) credentials(cfg *autopaho.ClientConfig) {
+	if c.url.User != nil {
+		cfg.ConnectUsername = c.url.User.Username()
+		if pw, ok := c.url.User.Password(); ok {
+			cfg.ConnectPassword = []byte(pw)
+		}
+	}
 }
 
 // errNotConnected is a command that could not be sent for want of a connection.

@@ -98,12 +98,7 @@ func (h *sparkplugHost) run(ctx context.Context) error {
 			OnClientError: func(err error) { c.log.Debug("sparkplug host client error", "error", err) },
 		},
 	}
-	if c.url.User != nil {
-		cfg.ConnectUsername = c.url.User.Username()
-		if pw, ok := c.url.User.Password(); ok {
-			cfg.ConnectPassword = []byte(pw)
-		}
-	}
+	c.credentials(&cfg)
 	cm, err := autopaho.NewConnection(ctx, cfg)
 	if err != nil {
 		return err
@@ -181,14 +176,7 @@ func (h *sparkplugHost) handle(ctx context.Context, pr paho.PublishReceived) {
 // it is dropped while the host is not connected: the next data message
 // after the reconnect asks again.
 func (h *sparkplugHost) publish(topic string, payload []byte) error {
-	cm := h.cm.Load()
-	if cm == nil {
-		return errNotConnected
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	_, err := cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: 0})
-	return err
+	return publishOn(h.cm.Load(), topic, payload)
 }
 
 // isSparkplug tells whether topic belongs to the Sparkplug B namespace.

@@ -419,6 +419,14 @@ func parseMultiJSON(topic string, levels []string, obj map[string]any, ts int64,
 	if !ok {
 		return nil, reject(plant.ReasonTopicTooShort, "A multi-metric payload's topic needs at least <machine>.")
 	}
+	return flatReadings(topic, path, "", obj, ts, lim, reject)
+}
+
+// flatReadings turns the fields of obj (but its timestamp keys) into
+// readings of the machine at path, names prefixed by prefix; fields that
+// cannot be read are named in the reject, the others still stored.
+func flatReadings(topic string, path plant.Path, prefix string, obj map[string]any, ts int64, lim Limits,
+	reject func(string, string) *plant.Reject) ([]plant.Reading, *plant.Reject) {
 	top := make(map[string]any, len(obj))
 	for k, v := range obj {
 		if !slices.Contains(tsKeys, k) {
@@ -426,9 +434,8 @@ func parseMultiJSON(topic string, levels []string, obj map[string]any, ts int64,
 		}
 	}
 	f := flattener{lim: lim}
-	if !f.walk("", top) {
-		return nil, reject(plant.ReasonTooManyValues,
-			fmt.Sprintf("The payload holds more than %d values.", lim.MaxValues))
+	if !f.walk(prefix, top) {
+		return nil, reject(plant.ReasonTooManyValues, fmt.Sprintf("The payload holds more than %d values.", lim.MaxValues))
 	}
 	var rs []plant.Reading
 	var skips []skipped
@@ -444,13 +451,13 @@ func parseMultiJSON(topic string, levels []string, obj map[string]any, ts int64,
 		}
 		rs = append(rs, plant.Reading{Path: path, Metric: fld.name, TS: ts, Value: v, Word: word, Topic: topic})
 	}
-	if len(skips) == 0 {
-		if len(rs) == 0 {
-			return nil, reject(plant.ReasonEmpty, "The JSON object holds no metrics.")
-		}
-		return rs, nil
+	switch {
+	case len(skips) > 0:
+		return rs, reject(skips[0].reason, skippedDetail(skips, len(rs)))
+	case len(rs) == 0:
+		return nil, reject(plant.ReasonEmpty, "The JSON object holds no metrics.")
 	}
-	return rs, reject(skips[0].reason, skippedDetail(skips, len(rs)))
+	return rs, nil
 }
 
 // skippedDetail is the sentence an admin reads for a partly rejected payload.
