@@ -441,3 +441,23 @@ func TestSparkplugBigBirth(t *testing.T) {
 		t.Errorf("unit = %q, want the birth's engUnit", rs[0].Unit)
 	}
 }
+
+// BenchmarkDialectsPlain is what the dialects cost a plain reading, the
+// common case: every decoder must say "not mine" cheaply.
+func BenchmarkDialectsPlain(b *testing.B) {
+	d := newDialects(DialectConfig{Location: time.UTC}, DefaultLimits(), nil, nil)
+	m := Message{Topic: "acme/hall-1/line-1/press-01/temperature", Payload: []byte("23.5"), RecvMS: dialectRecv}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.decode(m)
+	}
+}
+
+// BenchmarkParsePlain is the default decoder alone, BenchmarkDialectsPlain's baseline.
+func BenchmarkParsePlain(b *testing.B) {
+	m := Message{Topic: "acme/hall-1/line-1/press-01/temperature", Payload: []byte("23.5"), RecvMS: dialectRecv}
+	b.ReportAllocs()
+	for b.Loop() {
+		Parse(m.Topic, m.Payload, m.RecvMS, DefaultLimits())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"andon/plant"
 )
@@ -53,6 +54,7 @@ type homeAssistant struct {
 	prefix string
 	max    int
 
+	entities atomic.Int64 // len(byConfig), read without the lock
 	mu       sync.RWMutex
 	byConfig map[string]*haEntity
 	byState  map[string][]*haEntity
@@ -70,6 +72,9 @@ func (h *homeAssistant) decode(m Message, lim Limits) ([]plant.Reading, *plant.R
 	if component, node, object, ok := h.configTopic(m.Topic); ok {
 		return nil, h.configure(m, component, node, object, lim), true
 	}
+	if h.entities.Load() == 0 {
+		return nil, nil, false // the rule: no Home Assistant devices at all
+	}
 	h.mu.RLock()
 	states, avails := h.byState[m.Topic], h.byAvail[m.Topic]
 	h.mu.RUnlock()
@@ -85,6 +90,10 @@ func (h *homeAssistant) decode(m Message, lim Limits) ([]plant.Reading, *plant.R
 
 // configTopic splits <prefix>/<component>/[<node_id>/]<object_id>/config.
 func (h *homeAssistant) configTopic(topic string) (component, node, object string, ok bool) {
+	// Every message passes here: the cheap checks first.
+	if !strings.HasPrefix(topic, h.prefix+"/") || !strings.HasSuffix(topic, "/config") {
+		return "", "", "", false
+	}
 	levels := strings.Split(topic, "/")
 	n := len(levels)
 	if (n != 4 && n != 5) || levels[0] != h.prefix || levels[n-1] != "config" {
@@ -125,6 +134,7 @@ func (h *homeAssistant) configure(m Message, component, node, object string, lim
 	}
 	h.remove(m.Topic)
 	h.byConfig[m.Topic] = e
+	h.entities.Store(int64(len(h.byConfig)))
 	h.byState[e.state] = append(h.byState[e.state], e)
 	for _, a := range e.avail {
 		h.byAvail[a.topic] = append(h.byAvail[a.topic], e)
@@ -139,6 +149,7 @@ func (h *homeAssistant) remove(config string) {
 		return
 	}
 	delete(h.byConfig, config)
+	h.entities.Store(int64(len(h.byConfig)))
 	drop := func(idx map[string][]*haEntity, topic string) {
 		list := idx[topic][:0]
 		for _, x := range idx[topic] {

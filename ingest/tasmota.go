@@ -41,20 +41,21 @@ var tasmotaState = map[string]bool{"UptimeSec": true, "Heap": true, "LoadAvg": t
 // as the device's availability. Other telemetry (INFO1..3, RESULT,
 // MARGINS) is understood and stored as nothing.
 func decodeTasmota(m Message, lim Limits, loc *time.Location) ([]plant.Reading, *plant.Reject, bool) {
-	levels := strings.Split(m.Topic, "/")
-	if len(levels) != 3 {
+	// Three levels, read without allocating: every message passes here.
+	first, rest, _ := strings.Cut(m.Topic, "/")
+	second, kind, _ := strings.Cut(rest, "/")
+	if strings.Contains(kind, "/") {
 		return nil, nil, false
 	}
 	var device string
 	switch {
-	case levels[0] == tasmotaTele:
-		device = levels[1]
-	case levels[1] == tasmotaTele:
-		device = levels[0]
+	case first == tasmotaTele:
+		device = second
+	case second == tasmotaTele:
+		device = first
 	default:
 		return nil, nil, false
 	}
-	kind := levels[2]
 	switch kind {
 	case "SENSOR", "STATE", "LWT":
 	case "INFO1", "INFO2", "INFO3", "RESULT", "MARGINS", "UPTIME":
