@@ -54,8 +54,11 @@ func availabilityWord(payload []byte) (online, known bool) {
 	body := bytes.TrimSpace(payload)
 	word := string(body)
 	if len(body) > 0 && body[0] == '{' {
+		// Only an object that says nothing else: {"status": "offline",
+		// "temperature": 21} is a machine's data that happens to carry a
+		// word, and the default layout reads all of it.
 		var obj map[string]any
-		if json.Unmarshal(body, &obj) != nil {
+		if json.Unmarshal(body, &obj) != nil || len(obj) != 1 {
 			return false, false
 		}
 		w, ok := obj["status"].(string)

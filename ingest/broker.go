@@ -68,6 +68,8 @@ type Broker struct {
 	hook *ingestHook
 	auth *authHook
 	addr net.Addr
+	// haBirth: publish Home Assistant's birth message at start.
+	haBirth bool
 }
 
 // NewBroker builds the broker; Run serves it.
@@ -155,7 +157,7 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 			return nil, fmt.Errorf("ingest: broker: add listener %s: %w", ln.Addr(), err)
 		}
 	}
-	return &Broker{srv: srv, hook: hook, auth: ah, addr: cfg.Listener.Addr()}, nil
+	return &Broker{srv: srv, hook: hook, auth: ah, addr: cfg.Listener.Addr(), haBirth: cfg.Dialects.HomeAssistantBirth}, nil
 }
 
 // Addr is the address the broker listens on.
@@ -170,6 +172,16 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: broker: serve: %w", err)
 	}
 	b.hook.state(true)
+	// The embedded broker keeps no retained messages across a restart, so
+	// Home Assistant discovery configs are gone with it. Devices that speak
+	// discovery (zigbee2mqtt, ESPHome, Tasmota) publish them again when
+	// Home Assistant's birth message says online; retained, a device that
+	// connects later hears it too.
+	if b.haBirth {
+		if err := b.srv.Publish(haStatusTopic, []byte("online"), true, 1); err != nil {
+			b.hook.log.Warn("home assistant birth message not published", "error", err)
+		}
+	}
 	var sweeping sync.WaitGroup
 	sweeping.Go(func() { b.auth.sweep(ctx) })
 	sweeping.Go(func() { b.hook.in.dialects.tick(ctx, b.hook.in.now) })
@@ -289,8 +301,8 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if h.closed || h.ctx == nil {
 		return pk, packets.ErrRejectPacket
 	}
-	if cl.Net.Inline && strings.HasPrefix(pk.TopicName, sparkplugPrefix) {
-		return pk, nil // the Sparkplug host's own STATE and commands
+	if cl.Net.Inline && (strings.HasPrefix(pk.TopicName, sparkplugPrefix) || pk.TopicName == haStatusTopic) {
+		return pk, nil // Andon's own words: the Sparkplug host's STATE and commands, Home Assistant's birth
 	}
 	rs := h.in.message(Message{Topic: pk.TopicName, Payload: pk.Payload, Retained: pk.FixedHeader.Retain})
 	// Inline publishes come from Andon itself with nobody to resend them, so

@@ -99,7 +99,12 @@ func (h *sparkplugHost) run(ctx context.Context) error {
 		},
 	}
 	c.credentials(&cfg)
-	cm, err := autopaho.NewConnection(ctx, cfg)
+	// The connection outlives ctx by the moment it takes to say goodbye:
+	// autopaho disconnects cleanly when its context ends, and a clean
+	// disconnect discards the will, so the death must be sent first.
+	connCtx, closeConn := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeConn()
+	cm, err := autopaho.NewConnection(connCtx, cfg)
 	if err != nil {
 		return err
 	}
@@ -108,10 +113,14 @@ func (h *sparkplugHost) run(ctx context.Context) error {
 	// [tck-id-operational-behavior-host-application-termination].
 	if live := h.cm.Load(); live != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, _ = live.Publish(dctx, &paho.Publish{Topic: h.stateTopic(), QoS: 1, Retain: true,
-			Payload: sparkplug.StatePayload(false, h.bornMS.Load())})
+		if _, err := live.Publish(dctx, &paho.Publish{Topic: h.stateTopic(), QoS: 1, Retain: true,
+			Payload: sparkplug.StatePayload(false, h.bornMS.Load())}); err != nil {
+			c.log.Warn("sparkplug host: STATE death not published", "error", err)
+		}
+		_ = live.Disconnect(dctx)
 		cancel()
 	}
+	closeConn()
 	<-cm.Done()
 	return nil
 }

@@ -16,6 +16,10 @@ import (
 // haPrefix is Home Assistant's default discovery prefix.
 const haPrefix = "homeassistant"
 
+// haStatusTopic is where Home Assistant's birth message says it is online;
+// devices then publish their discovery configs again.
+const haStatusTopic = haPrefix + "/status"
+
 // haAbbrev expands the abbreviations Home Assistant allows in discovery
 // payloads (those Andon reads).
 var haAbbrev = map[string]string{
@@ -336,6 +340,16 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 			continue
 		}
 		var raw any = string(body)
+		if e.component == "light" && e.tmpl.path == nil && len(body) > 0 && body[0] == '{' {
+			// A light of the JSON schema sends {"state": "ON", "brightness": ..}
+			// on its state topic; Andon keeps the state only.
+			if obj == nil && objErr == nil {
+				obj, objErr = decodeJSON(body)
+			}
+			if s, ok := obj["state"].(string); ok {
+				raw = s
+			}
+		}
 		if e.tmpl.json {
 			if objErr != nil {
 				problems = append(problems, fmt.Sprintf("%q: the payload is not the JSON object its template reads", e.metric))

@@ -72,6 +72,10 @@ type DialectConfig struct {
 	Mapping   *Mapping       // nil: no mapping rules
 	Location  *time.Location // the plant's zone, for Tasmota's times without one; nil: time.Local
 	Sparkplug SparkplugConfig
+	// HomeAssistantBirth makes the embedded broker publish Home Assistant's
+	// birth message (homeassistant/status = online, retained) at start, so
+	// that devices send their discovery configs again after a restart.
+	HomeAssistantBirth bool
 }
 
 // dialects decides what a message means, in this order: the mapping rules

@@ -16,7 +16,11 @@ import (
 // Tasmota publishes telemetry under its default FullTopic %prefix%/%topic%/
 // (tele/<device>/SENSOR) or the alternative %topic%/%prefix%/
 // (<device>/tele/SENSOR).
-const tasmotaTele = "tele"
+const (
+	tasmotaTele = "tele"
+	tasmotaStat = "stat"
+	tasmotaCmnd = "cmnd"
+)
 
 // tasmotaSkip are SENSOR fields that are settings or descriptions, not values.
 var tasmotaSkip = map[string]bool{"Time": true, "TempUnit": true, "PressureUnit": true, "SpeedUnit": true}
@@ -25,21 +29,25 @@ var tasmotaSkip = map[string]bool{"Time": true, "TempUnit": true, "PressureUnit"
 // their last name; temperature and pressure follow TempUnit and PressureUnit.
 var tasmotaUnits = map[string]string{
 	"Humidity": "%", "DewPoint": "", "Illuminance": "lx", "Power": "W", "ApparentPower": "VA",
-	"ReactivePower": "var", "Voltage": "V", "Current": "A", "Total": "kWh", "Today": "kWh",
+	"ReactivePower": "var", "Voltage": "V", "Current": "A", "Total": "kWh", "Today": "kWh", "Period": "Wh",
 	"Yesterday": "kWh", "Frequency": "Hz", "CO2": "ppm", "eCO2": "ppm", "TVOC": "ppb",
 	"Distance": "cm", "Gas": "kΩ",
 }
 
-// tasmotaState are the STATE fields worth a chart: uptime, memory, load,
-// Wi-Fi signal and the relays (ON/OFF as 1/0: a relay is not a machine
-// state).
-var tasmotaState = map[string]bool{"UptimeSec": true, "Heap": true, "LoadAvg": true, "Wifi.RSSI": true, "Wifi.Signal": true}
+// tasmotaState are the STATE fields worth a chart, with their units:
+// uptime, free memory, loop load, Wi-Fi quality (Tasmota's RSSI is a
+// percentage) and signal. The relays (POWER, POWER1..) are read too, ON/OFF
+// as 1/0: a relay is not a machine state.
+var tasmotaState = map[string]string{"UptimeSec": "s", "Heap": "kB", "LoadAvg": "%", "Wifi.RSSI": "%", "Wifi.Signal": "dBm"}
 
 // decodeTasmota reads Tasmota's telemetry: SENSOR readings (nested sensors
 // flattened to dotted names, with units; its Time, written without a zone,
 // read in the plant's zone loc), a few STATE fields, and LWT Online/Offline
 // as the device's availability. Other telemetry (INFO1..3, RESULT,
-// MARGINS) is understood and stored as nothing.
+// MARGINS, UPTIME), commands and status replies are understood and stored
+// as nothing, but a relay's POWER reply (see decodeTasmotaStat). Tasmota's
+// default FullTopic is %prefix%/%topic%/ and the other common one
+// %topic%/%prefix%/; both are read.
 func decodeTasmota(m Message, lim Limits, loc *time.Location) ([]plant.Reading, *plant.Reject, bool) {
 	// Three levels, read without allocating: every message passes here.
 	first, rest, _ := strings.Cut(m.Topic, "/")
@@ -47,14 +55,17 @@ func decodeTasmota(m Message, lim Limits, loc *time.Location) ([]plant.Reading, 
 	if strings.Contains(kind, "/") {
 		return nil, nil, false
 	}
-	var device string
+	var prefix, device string
 	switch {
-	case first == tasmotaTele:
-		device = second
-	case second == tasmotaTele:
-		device = first
+	case isTasmotaPrefix(first):
+		prefix, device = first, second
+	case isTasmotaPrefix(second):
+		prefix, device = second, first
 	default:
 		return nil, nil, false
+	}
+	if prefix != tasmotaTele {
+		return decodeTasmotaStat(m, prefix, device, kind, lim)
 	}
 	switch kind {
 	case "SENSOR", "STATE", "LWT":
@@ -93,6 +104,61 @@ func decodeTasmota(m Message, lim Limits, loc *time.Location) ([]plant.Reading, 
 		return nil, rejectOf(m, plant.ReasonEmpty, "The SENSOR message holds no numeric values."), true
 	}
 	return t.rs, nil, true
+}
+
+// isTasmotaPrefix reports Tasmota's three %prefix% levels: tele for
+// telemetry, stat for status and command results, cmnd for commands.
+func isTasmotaPrefix(l string) bool {
+	return l == tasmotaTele || l == tasmotaStat || l == tasmotaCmnd
+}
+
+// decodeTasmotaStat reads stat/<device>/<KIND> and cmnd/<device>/<Command>.
+// Commands are what someone asked of a device, and status replies echo
+// settings: neither is a reading, so both are understood and stored as
+// nothing, except stat/<device>/POWER[n], the relay's new state after a
+// command, which is the same 1/0 as STATE's POWER. Tasmota writes stat
+// kinds in capitals (RESULT, POWER, STATUS5, UPGRADE), so a stat topic
+// whose last level is not all capitals and digits is no Tasmota's and
+// falls through.
+func decodeTasmotaStat(m Message, prefix, device, kind string, lim Limits) ([]plant.Reading, *plant.Reject, bool) {
+	if kind == "" || device == "" {
+		return nil, nil, false
+	}
+	if prefix == tasmotaCmnd {
+		return nil, nil, true
+	}
+	for i := 0; i < len(kind); i++ {
+		if c := kind[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return nil, nil, false
+		}
+	}
+	if !strings.HasPrefix(kind, "POWER") || !isRelayIndex(kind[len("POWER"):]) {
+		return nil, nil, true
+	}
+	if len(device) > lim.MaxName || !validName(device) {
+		return nil, rejectOf(m, plant.ReasonNameInvalid, fmt.Sprintf("The device name holds a control character or is longer than %d bytes.", lim.MaxName)), true
+	}
+	var v float64
+	switch w := string(bytes.TrimSpace(m.Payload)); {
+	case strings.EqualFold(w, "ON"):
+		v = 1
+	case strings.EqualFold(w, "OFF"):
+		v = 0
+	default:
+		return nil, nil, true // TOGGLE, BLINK: a command's echo, not a state
+	}
+	return []plant.Reading{{Path: plant.Path{Machine: device}, Metric: kind, TS: m.RecvMS, Arrival: true, Value: v, Topic: m.Topic}}, nil, true
+}
+
+// isRelayIndex reports whether s is a relay's index after POWER: "" (the
+// only relay) or ASCII digits (POWER1, POWER2, ..).
+func isRelayIndex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // tasmotaTime reads Time: local time without a zone (Tasmota's default,
@@ -142,7 +208,11 @@ func (t *tasmotaReader) walk(prefix string, obj map[string]any) {
 		}
 		switch v := obj[k].(type) {
 		case map[string]any:
-			t.walk(name, v)
+			// A name already too long only grows: stop here, so a deeply
+			// nested payload costs its size, not its depth squared.
+			if len(name) <= t.lim.MaxName {
+				t.walk(name, v)
+			}
 		case []any:
 			if t.state {
 				continue
@@ -172,7 +242,7 @@ func (t *tasmotaReader) add(name, key string, raw any) {
 			v = 1
 		case isPower && isStr && strings.EqualFold(s, "OFF"):
 			v = 0
-		case tasmotaState[name]:
+		case tasmotaState[name] != "":
 			f, ok := tasmotaNumber(raw)
 			if !ok {
 				return
@@ -193,10 +263,15 @@ func (t *tasmotaReader) add(name, key string, raw any) {
 		return
 	}
 	t.rs = append(t.rs, plant.Reading{Path: t.path, Metric: name, TS: t.ts, Arrival: t.arrival, Value: v,
-		Unit: t.unit(key), Topic: t.m.Topic})
+		Unit: t.unit(name, key), Topic: t.m.Topic})
 }
 
-func (t *tasmotaReader) unit(key string) string {
+// unit is the unit of a field by its dotted name (STATE) or its last key
+// (SENSOR, where sensors differ only in their prefix).
+func (t *tasmotaReader) unit(name, key string) string {
+	if t.state {
+		return tasmotaState[name]
+	}
 	switch key {
 	case "Temperature", "DewPoint":
 		if u, _ := t.obj["TempUnit"].(string); u == "F" {

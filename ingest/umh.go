@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"andon/plant"
@@ -73,6 +74,9 @@ func decodeUMHCore(m Message, lim Limits) ([]plant.Reading, *plant.Reject) {
 	if contract == "" {
 		return nil, rejectOf(m, plant.ReasonTopicInvalid, "The UMH Core topic's data contract is empty.")
 	}
+	if tag != "" && (strings.HasPrefix(tag, ".") || strings.HasSuffix(tag, ".") || strings.Contains(tag, "..")) {
+		return nil, rejectOf(m, plant.ReasonTopicInvalid, "The UMH Core tag name has an empty part (a leading, trailing or double dot).")
+	}
 	path, rej := umhPath(m, strings.Split(loc, "."), lim)
 	if rej != nil {
 		return nil, rej
@@ -86,6 +90,9 @@ func decodeUMHCore(m Message, lim Limits) ([]plant.Reading, *plant.Reject) {
 // levels the deepest one is the machine; deeper levels than the work cell
 // are part of no machine's name and are dropped.
 func umhPath(m Message, loc []string, lim Limits) (plant.Path, *plant.Reject) {
+	if len(loc) == 0 {
+		return plant.Path{}, rejectOf(m, plant.ReasonTopicTooShort, "The UMH topic names no location (enterprise, site, ...) before its schema.")
+	}
 	for _, l := range loc {
 		switch {
 		case l == "":
@@ -129,7 +136,7 @@ func umhPayload(m Message, path plant.Path, tag string, lim Limits) ([]plant.Rea
 	reject := func(reason, detail string) *plant.Reject { return rejectOf(m, reason, detail) }
 	var rs []plant.Reading
 	var rej *plant.Reject
-	if raw, ok := obj["value"]; ok && tag != "" && len(obj) <= 1+len(tsKeys) {
+	if raw, ok := obj["value"]; ok && tag != "" && onlyValue(obj) {
 		if len(tag) > lim.MaxName || !validName(tag) {
 			return nil, reject(plant.ReasonNameInvalid, "The tag name is too long or holds a control character.")
 		}
@@ -147,4 +154,16 @@ func umhPayload(m Message, path plant.Path, tag string, lim Limits) ([]plant.Rea
 		}
 	}
 	return rs, rej
+}
+
+// onlyValue reports whether obj is {"value": ..} with at most timestamp
+// keys beside it: UMH's single-tag shape. {"value": 1, "quality": 2} is
+// two fields of a tag group, not one value.
+func onlyValue(obj map[string]any) bool {
+	for k := range obj {
+		if k != "value" && !slices.Contains(tsKeys, k) {
+			return false
+		}
+	}
+	return true
 }

@@ -49,6 +49,9 @@ func TestGatewaysWithoutSetUp(t *testing.T) {
 			return true
 		})
 	}
+	if got := retained(t, s.addrs.MQTT, "homeassistant/status"); got != "online" {
+		t.Errorf("homeassistant/status = %q, want the retained birth message online, so devices send their configs again", got)
+	}
 	if strings.Contains(machinesOverview(t, s), "linkquality") {
 		t.Error("an entity nobody configured (linkquality) became a tag")
 	}
@@ -92,4 +95,38 @@ func machinesOverview(t *testing.T, s *server) string {
 	t.Helper()
 	_, body := get(t, s.url("/"))
 	return body
+}
+
+// retained subscribes to topic and returns the retained message it gets.
+func retained(t *testing.T, addr, topic string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) {
+			select {
+			case got <- string(pr.Packet.Payload):
+			default:
+			}
+			return true, nil
+		},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: "retained-check", CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		return m
+	case <-ctx.Done():
+		return ""
+	}
 }

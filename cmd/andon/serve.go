@@ -209,8 +209,9 @@ func (env *environment) serve(ctx context.Context, cfg serveConfig) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	dialects := ingest.DialectConfig{
-		Mapping:  mapping,
-		Location: cfg.location,
+		Mapping:            mapping,
+		Location:           cfg.location,
+		HomeAssistantBirth: true,
 		Sparkplug: ingest.SparkplugConfig{
 			HostID:         cfg.SparkplugHostID,
 			RebirthOnGap:   cfg.SparkplugRebirthOnGap,
