@@ -557,10 +557,12 @@ func (w *Writer) commitNext(ctx context.Context, st *stmts) bool {
 	for reason, c := range b.rejected {
 		w.m.rejected.WithLabelValues(reason).Add(float64(c))
 	}
-	w.finish(parts, nil)
+	// OnCommit before the callers hear of the commit: when Write returns,
+	// the pages have been told (the hub only records what changed).
 	if w.cfg.OnCommit != nil && (len(b.stored) > 0 || b.newTags) {
 		w.cfg.OnCommit(b.stored, b.newTags)
 	}
+	w.finish(parts, nil)
 	return true
 }
 
