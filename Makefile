@@ -45,7 +45,7 @@ test: deps check-generated
 
 ## fuzz: each fuzz target for FUZZTIME (make test runs them for 2 s each; their corpora always run as tests)
 FUZZTIME ?= 1m
-FUZZ_TARGETS = ./ingest:FuzzParse ./ingest:FuzzDecodeFlat ./ingest/sparkplug:FuzzHandle ./ingest:FuzzRules ./ingest:FuzzDialects ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
+FUZZ_TARGETS = ./ingest:FuzzParse ./ingest:FuzzDecodeFlat ./ingest/sparkplug:FuzzHandle ./ingest:FuzzRules ./ingest:FuzzDialects ./ingest:FuzzHomeAssistant ./web:FuzzIngestMessages ./web:FuzzExportParams ./cmd/andon:FuzzConfigFile
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -334,6 +334,7 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 	}
 	var rs []plant.Reading
 	var problems []string
+	var reason string // the first value's own reason; a template's is not_a_number
 	for _, e := range es {
 		if e.tmpl.unsupported != "" {
 			problems = append(problems, fmt.Sprintf("%q: the value_template %q is not one Andon reads (it reads {{ value }} and {{ value_json.a.b }} with | float, | int or | round(n))", e.metric, truncate(e.tmpl.unsupported, 80)))
@@ -361,51 +362,53 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 			}
 			raw = v
 		}
-		v, word, skip, why := e.value(raw, lim)
+		v, word, skip, valueReason, why := e.value(raw, lim)
 		switch {
 		case skip:
 			continue
-		case why != "":
+		case valueReason != "":
 			problems = append(problems, fmt.Sprintf("%q: %s", e.metric, strings.TrimSuffix(why, ".")))
+			reason = cmpOr(reason, valueReason)
 			continue
 		}
 		rs = append(rs, plant.Reading{Path: e.path, Metric: e.metric, TS: ts, Arrival: arrival, Value: v, Word: word, Unit: e.unit, Topic: m.Topic})
 	}
 	if len(problems) > 0 {
-		return rs, rejectOf(m, plant.ReasonNotANumber, truncate(strings.Join(problems, "; "), 1000)+".")
+		return rs, rejectOf(m, cmpOr(reason, plant.ReasonNotANumber), truncate(strings.Join(problems, "; "), 1000)+".")
 	}
 	return rs, nil
 }
 
 // value turns an entity's state into a value or a word; skip says the
-// state means "no value now" (unavailable, unknown, empty).
-func (e *haEntity) value(raw any, lim Limits) (v float64, word string, skip bool, why string) {
+// state means "no value now" (unavailable, unknown, empty), and reason and
+// why what is wrong with a state that is none of these.
+func (e *haEntity) value(raw any, lim Limits) (v float64, word string, skip bool, reason, why string) {
 	if s, ok := raw.(string); ok {
 		s = strings.TrimSpace(s)
 		switch strings.ToLower(s) {
 		case "", "unavailable", "unknown", "none", "null":
-			return 0, "", true, ""
+			return 0, "", true, "", ""
 		}
 		if e.component != "sensor" && e.component != "number" {
 			switch s {
 			case e.on:
-				return 1, "", false, ""
+				return 1, "", false, "", ""
 			case e.off:
-				return 0, "", false, ""
+				return 0, "", false, "", ""
 			}
 		}
 	}
 	if raw == nil {
-		return 0, "", true, ""
+		return 0, "", true, "", ""
 	}
-	v, word, reason, why := jsonValue(raw, lim)
+	v, word, reason, why = jsonValue(raw, lim)
 	if reason != "" {
-		return 0, "", false, why
+		return 0, "", false, reason, why
 	}
 	if word == "" {
 		v = e.tmpl.apply(v)
 	}
-	return v, word, false, ""
+	return v, word, false, "", ""
 }
 
 // haAvailability turns an availability message into announcements for the
