@@ -520,7 +520,7 @@ func (f *flattener) walk(prefix string, obj map[string]any) bool {
 		if prefix != "" {
 			name = prefix + "." + k
 		}
-		if sub, ok := obj[k].(map[string]any); ok {
+		if sub, ok := obj[k].(map[string]any); ok && len(name) <= f.lim.MaxName {
 			if !f.walk(name, sub) {
 				return false
 			}

@@ -369,3 +369,13 @@ func TestParseTimestampWindow(t *testing.T) {
 		t.Errorf("a reading 23 h old with a 24 h maximum age: %+v, %+v; want it kept", got, rej)
 	}
 }
+
+// A deeply nested object stops being walked where its dotted name passes
+// the limit: one field is named in the reject, not thousands of levels.
+func TestParseDeepNesting(t *testing.T) {
+	payload := strings.Repeat(`{"level":`, 5000) + "1" + strings.Repeat("}", 5000)
+	rs, rej := Parse("line-1/press-1", []byte(payload), 1_796_400_000_000, DefaultLimits())
+	if len(rs) != 0 || rej == nil || rej.Reason != plant.ReasonNameInvalid || !strings.Contains(rej.Detail, "No field could be read") {
+		t.Fatalf("readings %v, reject %+v; want one unreadable field", rs, rej)
+	}
+}
