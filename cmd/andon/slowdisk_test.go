@@ -22,7 +22,9 @@ func TestStalledWriter(t *testing.T) {
 	s := startServe(t, nil, "--write-queue", "5000")
 	base := time.Now().Add(-time.Hour).UnixMilli()
 
-	lock, err := sql.Open("sqlite", "file:"+filepath.Join(s.data, "andon.db"))
+	// The server may be in a transaction of its own (a tick, a retention
+	// step) at this instant: wait for it rather than fail.
+	lock, err := sql.Open("sqlite", "file:"+filepath.Join(s.data, "andon.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
