@@ -141,7 +141,7 @@ func checkReading(t testing.TB, r plant.Reading, lim Limits) {
 		t.Fatalf("reading without a machine: %+v", r)
 	}
 	for _, l := range []string{r.Path.Site, r.Path.Area, r.Path.Line, r.Path.Machine} {
-		if len(l) > lim.MaxName || !validName(l) || strings.Contains(l, "/") {
+		if len(l) > lim.MaxName || !plant.ValidName(l) || strings.Contains(l, "/") {
 			t.Fatalf("asset level %q of %+v is not storable", l, r)
 		}
 	}
@@ -151,7 +151,7 @@ func checkReading(t testing.TB, r plant.Reading, lim Limits) {
 	if r.Offline {
 		return
 	}
-	if r.Metric == "" || len(r.Metric) > lim.MaxName || !validName(r.Metric) {
+	if r.Metric == "" || len(r.Metric) > lim.MaxName || !plant.ValidName(r.Metric) {
 		t.Fatalf("bad metric name: %+v", r)
 	}
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
@@ -160,7 +160,7 @@ func checkReading(t testing.TB, r plant.Reading, lim Limits) {
 	if r.Word != "" && !isWord(r.Word, lim.MaxWordLen) {
 		t.Fatalf("bad state word: %+v", r)
 	}
-	if len(r.Unit) > maxUnitLen || !validName(r.Unit) {
+	if len(r.Unit) > maxUnitLen || !plant.ValidName(r.Unit) {
 		t.Fatalf("bad unit: %+v", r)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"andon/plant"
 )
 
 // FuzzDialects sends arbitrary messages through every decoder, after a
@@ -33,7 +35,7 @@ func FuzzDialects(f *testing.F) {
 			if r.Offline {
 				continue
 			}
-			if r.Metric == "" || !validName(r.Metric) || len(r.Metric) > DefaultLimits().MaxName {
+			if r.Metric == "" || !plant.ValidName(r.Metric) || len(r.Metric) > DefaultLimits().MaxName {
 				t.Fatalf("bad metric name: %+v", r)
 			}
 			if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {

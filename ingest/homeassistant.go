@@ -252,7 +252,7 @@ func haEntityOf(config, component, node, object string, cfg map[string]any, lim 
 	if e.metric == "" {
 		return nil, "it gives no usable entity name."
 	}
-	if u := str(cfg, "unit_of_measurement"); len(u) <= maxUnitLen && validName(u) {
+	if u := str(cfg, "unit_of_measurement"); len(u) <= maxUnitLen && plant.ValidName(u) {
 		e.unit = u
 	}
 	e.tmpl = parseHATemplate(str(cfg, "value_template"))
@@ -291,7 +291,7 @@ func cmpOr(a, b string) string {
 // metric name: trimmed, no '/', no control characters, bounded.
 func cleanName(s string, lim Limits) string {
 	s = strings.TrimSpace(strings.ReplaceAll(s, "/", "-"))
-	if !validName(s) {
+	if !plant.ValidName(s) {
 		return ""
 	}
 	return strings.TrimSpace(truncateBytes(s, lim.MaxName))
@@ -302,14 +302,14 @@ func truncateBytes(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	t := truncate(s, n)
+	t := plant.Truncate(s, n)
 	return strings.TrimSuffix(t, "…")
 }
 
 // validTopic reports a topic fit to be matched: bounded, UTF-8, no
 // wildcard or control character.
 func validTopic(t string, lim Limits) bool {
-	return t != "" && len(t) <= lim.MaxTopic && validName(t) && !strings.ContainsAny(t, "+#")
+	return t != "" && len(t) <= lim.MaxTopic && plant.ValidName(t) && !strings.ContainsAny(t, "+#")
 }
 
 // haStates turns a state message into one reading per entity reading it.
@@ -337,7 +337,7 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 	var reason string // the first value's own reason; a template's is not_a_number
 	for _, e := range es {
 		if e.tmpl.unsupported != "" {
-			problems = append(problems, fmt.Sprintf("%q: the value_template %q is not one Andon reads (it reads {{ value }} and {{ value_json.a.b }} with | float, | int or | round(n))", e.metric, truncate(e.tmpl.unsupported, 80)))
+			problems = append(problems, fmt.Sprintf("%q: the value_template %q is not one Andon reads (it reads {{ value }} and {{ value_json.a.b }} with | float, | int or | round(n))", e.metric, plant.Truncate(e.tmpl.unsupported, 80)))
 			continue
 		}
 		var raw any = string(body)
@@ -374,7 +374,7 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 		rs = append(rs, plant.Reading{Path: e.path, Metric: e.metric, TS: ts, Arrival: arrival, Value: v, Word: word, Unit: e.unit, Topic: m.Topic})
 	}
 	if len(problems) > 0 {
-		return rs, rejectOf(m, cmpOr(reason, plant.ReasonNotANumber), truncate(strings.Join(problems, "; "), 1000)+".")
+		return rs, rejectOf(m, cmpOr(reason, plant.ReasonNotANumber), plant.Truncate(strings.Join(problems, "; "), 1000)+".")
 	}
 	return rs, nil
 }

@@ -399,7 +399,7 @@ func parseSingleJSON(topic string, levels []string, obj map[string]any, ts int64
 		return nil, reject(reason, detail)
 	}
 	r := plant.Reading{Path: path, Metric: metric, TS: ts, Value: v, Word: word, Topic: topic}
-	if u, ok := obj["unit"].(string); ok && len(u) <= maxUnitLen && validName(u) {
+	if u, ok := obj["unit"].(string); ok && len(u) <= maxUnitLen && plant.ValidName(u) {
 		r.Unit = u
 	}
 	return []plant.Reading{r}, nil
@@ -476,21 +476,10 @@ func skippedDetail(skips []skipped, kept int) string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%q (%s)", truncate(s.name, 64), strings.TrimSuffix(s.why, "."))
+		fmt.Fprintf(&b, "%q (%s)", plant.Truncate(s.name, 64), strings.TrimSuffix(s.why, "."))
 	}
 	b.WriteString(".")
 	return b.String()
-}
-
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // field is one leaf of a flattened JSON object.
@@ -531,27 +520,13 @@ func (f *flattener) walk(prefix string, obj map[string]any) bool {
 		}
 		fld := field{name: name, raw: obj[k]}
 		switch {
-		case k == "" || !validName(name):
+		case k == "" || !plant.ValidName(name):
 			fld.reason, fld.why = plant.ReasonNameInvalid, "The name is empty, not valid UTF-8 or holds a control character."
 		case len(name) > f.lim.MaxName:
 			fld.reason, fld.why = plant.ReasonNameInvalid,
 				fmt.Sprintf("The name is %d bytes long; at most %d are accepted.", len(name), f.lim.MaxName)
 		}
 		f.fields = append(f.fields, fld)
-	}
-	return true
-}
-
-// validName reports whether a name from a payload is valid UTF-8 without
-// control characters.
-func validName(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
 	}
 	return true
 }

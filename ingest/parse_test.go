@@ -324,7 +324,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("non-finite value: %+v", r)
 			}
 			for _, s := range []string{r.Metric, r.Path.Site, r.Path.Area, r.Path.Line, r.Path.Machine, r.Word, r.Unit} {
-				if !utf8.ValidString(s) || !validName(s) {
+				if !utf8.ValidString(s) || !plant.ValidName(s) {
 					t.Fatalf("invalid name %q in %+v", s, r)
 				}
 			}

@@ -166,7 +166,7 @@ func (d *dialects) precheck(m Message) *plant.Reject {
 	case strings.ContainsAny(m.Topic, "+#"):
 		// MQTT-4.7.1-1: wildcards belong in filters, never in a topic name.
 		return rejectOf(m, plant.ReasonTopicInvalid, "The topic contains an MQTT wildcard (+ or #).")
-	case !validName(m.Topic):
+	case !plant.ValidName(m.Topic):
 		return rejectOf(m, plant.ReasonTopicInvalid, "The topic contains a control character.")
 	case len(m.Payload) > d.lim.MaxPayload && !(strings.HasPrefix(m.Topic, sparkplugPrefix) && len(m.Payload) <= sparkplugMaxPayload):
 		return rejectOf(m, plant.ReasonTooLarge,

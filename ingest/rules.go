@@ -78,7 +78,7 @@ func CompileRules(rules []plant.MappingRule) (*RuleSet, error) {
 	for i, r := range rules {
 		c, err := compileRule(r)
 		if err != nil {
-			return nil, fmt.Errorf("mapping rule %d (pattern %q): %w", i+1, truncate(r.Pattern, 80), err)
+			return nil, fmt.Errorf("mapping rule %d (pattern %q): %w", i+1, plant.Truncate(r.Pattern, 80), err)
 		}
 		c.n = i + 1
 		rs.rules = append(rs.rules, c)
@@ -331,7 +331,7 @@ func parseTemplate(s string) ([]tmplPart, []string, error) {
 			name := s[i+1 : i+end]
 			if !segmentName(name) {
 				return nil, nil, fmt.Errorf("{%s}: a segment's name is a letter or '_' followed by letters, digits or '_', at most %d bytes",
-					truncate(name, 40), maxSegmentName)
+					plant.Truncate(name, 40), maxSegmentName)
 			}
 			if seen[name] {
 				return nil, nil, fmt.Errorf("{%s} appears twice", name)
@@ -409,7 +409,7 @@ func (c *compiledRule) metricName(sub []string) string {
 
 // ruleName is how a reject's detail names the rule.
 func (c *compiledRule) ruleName() string {
-	return fmt.Sprintf("Mapping rule %d (%s)", c.n, truncate(c.rule.Pattern, 80))
+	return fmt.Sprintf("Mapping rule %d (%s)", c.n, plant.Truncate(c.rule.Pattern, 80))
 }
 
 // apply reads a message whose topic the rule matched.
@@ -438,7 +438,7 @@ func (c *compiledRule) apply(m Message, sub []string, lim Limits) ([]plant.Readi
 			isJSON = true
 		} else if body[0] == '{' || body[0] == '[' || c.value != nil {
 			return nil, reject(plant.ReasonBadJSON, fmt.Sprintf("%s reads a JSON payload, but this one is not valid JSON: %s.",
-				c.ruleName(), truncate(err.Error(), 120)))
+				c.ruleName(), plant.Truncate(err.Error(), 120)))
 		}
 	}
 
@@ -529,7 +529,7 @@ func (c *compiledRule) whole(m Message, path plant.Path, metric string, doc any,
 	if v, ok := obj["value"]; ok && metric != "" {
 		rs, rej := c.single(m, path, metric, v, ts, lim, reject)
 		if len(rs) == 1 && rs[0].Unit == "" {
-			if u, ok := obj["unit"].(string); ok && len(u) <= maxUnitLen && validName(u) {
+			if u, ok := obj["unit"].(string); ok && len(u) <= maxUnitLen && plant.ValidName(u) {
 				rs[0].Unit = u
 			}
 		}
@@ -655,7 +655,7 @@ func (c *compiledRule) availability(m Message, path plant.Path, body []byte, doc
 		return nil, nil
 	}
 	return nil, reject(plant.ReasonUnmapped, fmt.Sprintf("%s expects %q or %q, not %q.",
-		c.ruleName(), c.rule.OnlineWord(), c.rule.OfflineWord(), truncate(strings.ToValidUTF8(word, "?"), 40)))
+		c.ruleName(), c.rule.OnlineWord(), c.rule.OfflineWord(), plant.Truncate(strings.ToValidUTF8(word, "?"), 40)))
 }
 
 // scalarText is a JSON scalar as text; "" for objects, arrays and null.
@@ -674,7 +674,7 @@ func scalarText(raw any) string {
 // checkMetric checks a metric name made by a rule.
 func checkMetric(name string, lim Limits) (string, string) {
 	switch {
-	case name == "" || !validName(name):
+	case name == "" || !plant.ValidName(name):
 		return plant.ReasonNameInvalid, "The metric name is empty, not valid UTF-8 or holds a control character."
 	case len(name) > lim.MaxName:
 		return plant.ReasonNameInvalid, fmt.Sprintf("The metric name is %d bytes long; at most %d are accepted.", len(name), lim.MaxName)
@@ -767,8 +767,8 @@ func parsePath(s string) (jsonPath, error) {
 				return nil, fmt.Errorf("a name is missing at byte %d", i+1)
 			}
 			key := s[i:j]
-			if strings.ContainsAny(key, `"'`) || !validName(key) {
-				return nil, fmt.Errorf("%q: quote a name with quotes or control characters as [\"...\"]", truncate(key, 40))
+			if strings.ContainsAny(key, `"'`) || !plant.ValidName(key) {
+				return nil, fmt.Errorf("%q: quote a name with quotes or control characters as [\"...\"]", plant.Truncate(key, 40))
 			}
 			p = append(p, pathStep{key: key})
 			i = j
@@ -807,7 +807,7 @@ func parseBracket(s string) (pathStep, int, error) {
 		}
 		var key string
 		if err := json.Unmarshal([]byte(s[1:j+1]), &key); err != nil {
-			return pathStep{}, 0, fmt.Errorf("%s is not a JSON string", truncate(s[1:j+1], 40))
+			return pathStep{}, 0, fmt.Errorf("%s is not a JSON string", plant.Truncate(s[1:j+1], 40))
 		}
 		return pathStep{key: key}, j + 2, nil
 	case '\'':
@@ -824,7 +824,7 @@ func parseBracket(s string) (pathStep, int, error) {
 	digits := s[1:end]
 	n, err := strconv.Atoi(digits)
 	if err != nil || n < 0 || n > maxPathIndex || digits != strconv.Itoa(n) {
-		return pathStep{}, 0, fmt.Errorf("[%s]: an index is a whole number from 0 to %d, or a quoted name", truncate(digits, 20), maxPathIndex)
+		return pathStep{}, 0, fmt.Errorf("[%s]: an index is a whole number from 0 to %d, or a quoted name", plant.Truncate(digits, 20), maxPathIndex)
 	}
 	return pathStep{index: n, isIndex: true}, end + 1, nil
 }
@@ -1054,14 +1054,14 @@ func SuggestRule(topic string, payload []byte) plant.MappingRule {
 		r.Pattern = suggestPattern(levels[:len(levels)-1]) + "/{metric}"
 	} else {
 		r.Pattern = suggestPattern(levels)
-		if name := value.path.lastName(); name != "" && len(name) <= plant.MaxRuleMetric && validName(name) {
+		if name := value.path.lastName(); name != "" && len(name) <= plant.MaxRuleMetric && plant.ValidName(name) {
 			r.Metric = escapeLiteral(name)
 		} else {
 			r.Metric = "value"
 		}
 	}
 	if obj, ok := mustObject(body); ok {
-		if u, ok := obj["unit"].(string); ok && len(u) <= plant.MaxRuleUnit && validName(u) {
+		if u, ok := obj["unit"].(string); ok && len(u) <= plant.MaxRuleUnit && plant.ValidName(u) {
 			r.Unit = u
 		}
 	}

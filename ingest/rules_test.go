@@ -564,7 +564,7 @@ func checkRuleOutput(t *testing.T, rs []plant.Reading, rej *plant.Reject) {
 			t.Fatalf("non-finite value: %+v", r)
 		}
 		for _, s := range []string{r.Metric, r.Path.Site, r.Path.Area, r.Path.Line, r.Path.Machine, r.Word, r.Unit} {
-			if !validName(s) || len(s) > lim.MaxName || strings.Contains(s, "\x00") {
+			if !plant.ValidName(s) || len(s) > lim.MaxName || strings.Contains(s, "\x00") {
 				t.Fatalf("invalid or unbounded name %q in %+v", s, r)
 			}
 		}

@@ -77,7 +77,7 @@ func decodeTasmota(m Message, lim Limits, loc *time.Location) ([]plant.Reading, 
 	switch {
 	case device == "" || len(device) > lim.MaxName:
 		return nil, rejectOf(m, plant.ReasonNameInvalid, fmt.Sprintf("The device name is empty or longer than %d bytes.", lim.MaxName)), true
-	case !validName(device):
+	case !plant.ValidName(device):
 		return nil, rejectOf(m, plant.ReasonNameInvalid, "The device name holds a control character."), true
 	}
 	path := plant.Path{Machine: device}
@@ -135,7 +135,7 @@ func decodeTasmotaStat(m Message, prefix, device, kind string, lim Limits) ([]pl
 	if !strings.HasPrefix(kind, "POWER") || !isRelayIndex(kind[len("POWER"):]) {
 		return nil, nil, true
 	}
-	if len(device) > lim.MaxName || !validName(device) {
+	if len(device) > lim.MaxName || !plant.ValidName(device) {
 		return nil, rejectOf(m, plant.ReasonNameInvalid, fmt.Sprintf("The device name holds a control character or is longer than %d bytes.", lim.MaxName)), true
 	}
 	var v float64
@@ -230,7 +230,7 @@ func (t *tasmotaReader) walk(prefix string, obj map[string]any) {
 // add stores one numeric field; strings (descriptions, start times) are
 // skipped, except a STATE relay's ON/OFF.
 func (t *tasmotaReader) add(name, key string, raw any) {
-	if len(name) > t.lim.MaxName || !validName(name) {
+	if len(name) > t.lim.MaxName || !plant.ValidName(name) {
 		return
 	}
 	var v float64
@@ -279,7 +279,7 @@ func (t *tasmotaReader) unit(name, key string) string {
 		}
 		return "°C"
 	case "Pressure", "SeaPressure":
-		if u, _ := t.obj["PressureUnit"].(string); u != "" && len(u) <= maxUnitLen && validName(u) {
+		if u, _ := t.obj["PressureUnit"].(string); u != "" && len(u) <= maxUnitLen && plant.ValidName(u) {
 			return u
 		}
 		return "hPa"

@@ -48,14 +48,14 @@ func decodeUMHClassic(m Message, lim Limits) ([]plant.Reading, *plant.Reject, bo
 	}
 	if levels[schema] != umhHistorian {
 		return nil, rejectOf(m, plant.ReasonTopicInvalid,
-			fmt.Sprintf("UMH schema %q is not historian data; only %s messages become readings.", truncate(levels[schema], 64), umhHistorian)), true
+			fmt.Sprintf("UMH schema %q is not historian data; only %s messages become readings.", plant.Truncate(levels[schema], 64), umhHistorian)), true
 	}
 	path, rej := umhPath(m, levels[:schema], lim)
 	if rej != nil {
 		return nil, rej, true
 	}
 	for _, l := range levels[schema+1:] {
-		if l == "" || !validName(l) {
+		if l == "" || !plant.ValidName(l) {
 			return nil, rejectOf(m, plant.ReasonTopicInvalid, "A tag group level after _historian is empty or holds a control character."), true
 		}
 	}
@@ -100,7 +100,7 @@ func umhPath(m Message, loc []string, lim Limits) (plant.Path, *plant.Reject) {
 		case len(l) > lim.MaxName:
 			return plant.Path{}, rejectOf(m, plant.ReasonNameInvalid,
 				fmt.Sprintf("A location level is %d bytes long; at most %d are accepted.", len(l), lim.MaxName))
-		case !validName(l) || strings.Contains(l, "/"):
+		case !plant.ValidName(l) || strings.Contains(l, "/"):
 			return plant.Path{}, rejectOf(m, plant.ReasonNameInvalid, "A location level holds a control character or a '/'.")
 		}
 	}
@@ -137,7 +137,7 @@ func umhPayload(m Message, path plant.Path, tag string, lim Limits) ([]plant.Rea
 	var rs []plant.Reading
 	var rej *plant.Reject
 	if raw, ok := obj["value"]; ok && tag != "" && onlyValue(obj) {
-		if len(tag) > lim.MaxName || !validName(tag) {
+		if len(tag) > lim.MaxName || !plant.ValidName(tag) {
 			return nil, reject(plant.ReasonNameInvalid, "The tag name is too long or holds a control character.")
 		}
 		v, word, reason, detail := jsonValue(raw, lim)

@@ -19,7 +19,7 @@ type Machine struct {
 	// certificate or last will), 0 while it has not or has come back since.
 	// Its values shown then are stale.
 	OfflineSince int64
-	Tags     []Tag  // filled by queries that say so
+	Tags         []Tag // filled by queries that say so
 }
 
 // offlineSkewMS is how far a reading's own time may lie before its

@@ -186,13 +186,13 @@ func checkReading(r plant.Reading, recv int64, cfg Config) string {
 		return ""
 	}
 	switch {
-	case r.Metric == "" || len(r.Metric) > cfg.MaxName || !validName(r.Metric):
+	case r.Metric == "" || len(r.Metric) > cfg.MaxName || !plant.ValidName(r.Metric):
 		return "bad metric name"
 	case skippedName(r.Metric):
 		return "a protocol metric was stored"
 	case r.Word == "" && (math.IsNaN(r.Value) || math.IsInf(r.Value, 0)):
 		return "not finite"
-	case r.Word != "" && (len(r.Word) > cfg.MaxWordLen || !validName(r.Word)):
+	case r.Word != "" && (len(r.Word) > cfg.MaxWordLen || !plant.ValidName(r.Word)):
 		return "bad word"
 	case r.TS < minTS || r.TS > maxTS || r.TS > recv+cfg.MaxFuture.Milliseconds():
 		return "timestamp out of bounds"

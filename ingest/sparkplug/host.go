@@ -504,7 +504,7 @@ func (h *Host) define(p *pb.Payload, res *result) (*table, []*def) {
 			d.bad = true
 			res.skip(label, plant.ReasonNameInvalid,
 				fmt.Sprintf("its name is %d bytes long; at most %d are accepted", len(name), h.cfg.MaxName))
-		case !validName(name):
+		case !plant.ValidName(name):
 			d.bad = true
 			res.skip(label, plant.ReasonNameInvalid, "its name is not valid UTF-8 or holds a control character")
 		case t.byName[name] != nil:
@@ -573,7 +573,7 @@ func (h *Host) data(n *node, tbl *table, path plant.Path, topicName string, p *p
 		}
 		if d == nil && m.Name != nil {
 			name := m.GetName()
-			if name == "" || len(name) > h.cfg.MaxName || !validName(name) {
+			if name == "" || len(name) > h.cfg.MaxName || !plant.ValidName(name) {
 				res.skip(metricLabel(m, i), plant.ReasonNameInvalid,
 					"its name is empty, too long, not valid UTF-8 or holds a control character")
 				continue
@@ -870,7 +870,7 @@ func listNames(names []string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%q", truncate(n, 64))
+		fmt.Fprintf(&b, "%q", plant.Truncate(n, 64))
 	}
 	return b.String()
 }
@@ -891,7 +891,7 @@ func skippedDetail(skips []skip, kept int) string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%q (%s)", truncate(s.name, 64), s.why)
+		fmt.Fprintf(&b, "%q (%s)", plant.Truncate(s.name, 64), s.why)
 	}
 	b.WriteString(".")
 	return b.String()

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -74,7 +72,7 @@ func parseTopic(s string, maxName int) (topic, string, string) {
 	if !ok {
 		return topic{}, plant.ReasonTopicInvalid, fmt.Sprintf(
 			"%q is not a Sparkplug B message type (NBIRTH, NDATA, NDEATH, NCMD, DBIRTH, DDATA, DDEATH, DCMD).",
-			truncate(levels[2], 32))
+			plant.Truncate(levels[2], 32))
 	}
 	if k.device() != (len(levels) == 5) {
 		if k.device() {
@@ -109,36 +107,12 @@ func checkID(s string, maxName int) string {
 		return "is empty."
 	case len(s) > maxName:
 		return fmt.Sprintf("is %d bytes long; at most %d are accepted.", len(s), maxName)
-	case !validName(s):
+	case !plant.ValidName(s):
 		return "is not valid UTF-8 or holds a control character."
 	case strings.ContainsAny(s, "+#"):
 		return "contains an MQTT wildcard (+ or #)."
 	}
 	return ""
-}
-
-// validName reports whether s is valid UTF-8 without control characters.
-func validName(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // StateTopic is the topic of a host application's STATE messages,

@@ -139,7 +139,7 @@ func convert(m *pb.Payload_Metric, dt pb.DataType, maxWord int) (v float64, word
 			return bad("its string is empty")
 		case len(s) > maxWord:
 			return bad("its string is %d bytes long; at most %d are stored as a word", len(s), maxWord)
-		case !validName(s):
+		case !plant.ValidName(s):
 			return bad("its string is not valid UTF-8 or holds a control character")
 		}
 		return 0, s, outWord, "", ""
@@ -249,7 +249,7 @@ func unitOf(m *pb.Payload_Metric) string {
 			continue
 		}
 		u, ok := ps.GetValues()[i].GetValue().(*pb.Payload_PropertyValue_StringValue)
-		if ok && u.StringValue != "" && len(u.StringValue) <= maxUnitLen && validName(u.StringValue) {
+		if ok && u.StringValue != "" && len(u.StringValue) <= maxUnitLen && plant.ValidName(u.StringValue) {
 			return u.StringValue
 		}
 	}
