@@ -482,9 +482,7 @@ func TestAPIv1(t *testing.T) {
 					case string:
 						// encoding/csv writes a line break in a cell as \n.
 						s = strings.ReplaceAll(x, "\r\n", "\n")
-						if strings.HasPrefix(c, "'") {
-							c = c[1:] // the CSV neutralised it; JSON needs no such thing
-						}
+						c = strings.TrimPrefix(c, "'") // the CSV neutralised it; JSON needs no such thing
 					}
 					if s != c {
 						t.Errorf("row %d %s: JSON %q, CSV %q", i, h, s, c)

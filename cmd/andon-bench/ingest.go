@@ -145,7 +145,6 @@ type ingestResult struct {
 	cpu      []float64 // % of one core: Andon, the external broker (0 when embedded), this process
 	peakRSS  float64
 	routines float64
-	limit    string
 }
 
 // runAndonIngest publishes l to a running Andon at addr (its embedded broker,
