@@ -309,7 +309,8 @@ func truncateBytes(s string, n int) string {
 // validTopic reports a topic fit to be matched: bounded, UTF-8, no
 // wildcard or control character.
 func validTopic(t string, lim Limits) bool {
-	return t != "" && len(t) <= lim.MaxTopic && plant.ValidName(t) && !strings.ContainsAny(t, "+#")
+	reason, _ := topicProblem(t, lim)
+	return reason == ""
 }
 
 // haStates turns a state message into one reading per entity reading it.

@@ -109,26 +109,34 @@ func Parse(topic string, payload []byte, recvMS int64, lim Limits) ([]plant.Read
 		return nil, nil
 	}
 	lim = lim.withDefaults()
-	reject := func(reason, detail string) *plant.Reject {
-		n := min(len(payload), maxRejectPayload)
-		return &plant.Reject{
-			TS:      recvMS,
-			Topic:   topic,
-			Reason:  reason,
-			Detail:  detail,
-			Payload: bytes.Clone(payload[:n]),
-		}
+	m := Message{Topic: topic, Payload: payload, RecvMS: recvMS}
+	if reason, detail := topicProblem(topic, lim); reason != "" {
+		return nil, rejectOf(m, reason, detail)
 	}
+	if reason, detail := payloadProblem(payload, lim.MaxPayload); reason != "" {
+		return nil, rejectOf(m, reason, detail)
+	}
+	return parseChecked(m, lim)
+}
 
-	levels, reason, detail := splitTopic(topic, lim)
+// payloadProblem refuses a payload over max bytes.
+func payloadProblem(payload []byte, max int) (string, string) {
+	if len(payload) > max {
+		return plant.ReasonTooLarge, fmt.Sprintf("The payload is %d bytes; at most %d are accepted.", len(payload), max)
+	}
+	return "", ""
+}
+
+// parseChecked is Parse for a message whose topic and payload size were
+// checked already (the router checks them before any dialect).
+func parseChecked(m Message, lim Limits) ([]plant.Reading, *plant.Reject) {
+	topic, recvMS := m.Topic, m.RecvMS
+	reject := func(reason, detail string) *plant.Reject { return rejectOf(m, reason, detail) }
+	levels, reason, detail := splitLevels(topic, lim)
 	if reason != "" {
 		return nil, reject(reason, detail)
 	}
-	if len(payload) > lim.MaxPayload {
-		return nil, reject(plant.ReasonTooLarge,
-			fmt.Sprintf("The payload is %d bytes; at most %d are accepted.", len(payload), lim.MaxPayload))
-	}
-	body := bytes.TrimSpace(payload)
+	body := bytes.TrimSpace(m.Payload)
 	if len(body) == 0 {
 		return nil, reject(plant.ReasonEmpty, "The payload is empty.")
 	}

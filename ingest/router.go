@@ -2,12 +2,10 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"andon/ingest/sparkplug"
 	"andon/plant"
@@ -147,7 +145,7 @@ func (d *dialects) decode(m Message) ([]plant.Reading, *plant.Reject) {
 	if out, rej, ok := decodeAvailability(m, d.lim); ok {
 		return out, rej
 	}
-	return Parse(m.Topic, m.Payload, m.RecvMS, d.lim)
+	return parseChecked(m, d.lim)
 }
 
 // precheck refuses what no decoder should see: an oversized payload, a
@@ -155,22 +153,15 @@ func (d *dialects) decode(m Message) ([]plant.Reading, *plant.Reject) {
 // character. Level lengths are left to each decoder, because one UMH Core
 // topic is a single long level.
 func (d *dialects) precheck(m Message) *plant.Reject {
-	switch {
-	case len(m.Topic) > d.lim.MaxTopic:
-		return rejectOf(m, plant.ReasonTopicTooLong,
-			fmt.Sprintf("The topic is %d bytes long; at most %d are accepted.", len(m.Topic), d.lim.MaxTopic))
-	case m.Topic == "":
-		return rejectOf(m, plant.ReasonTopicInvalid, "The topic is empty.")
-	case !utf8.ValidString(m.Topic):
-		return rejectOf(m, plant.ReasonTopicInvalid, "The topic is not valid UTF-8.")
-	case strings.ContainsAny(m.Topic, "+#"):
-		// MQTT-4.7.1-1: wildcards belong in filters, never in a topic name.
-		return rejectOf(m, plant.ReasonTopicInvalid, "The topic contains an MQTT wildcard (+ or #).")
-	case !plant.ValidName(m.Topic):
-		return rejectOf(m, plant.ReasonTopicInvalid, "The topic contains a control character.")
-	case len(m.Payload) > d.lim.MaxPayload && !(strings.HasPrefix(m.Topic, sparkplugPrefix) && len(m.Payload) <= sparkplugMaxPayload):
-		return rejectOf(m, plant.ReasonTooLarge,
-			fmt.Sprintf("The payload is %d bytes; at most %d are accepted.", len(m.Payload), d.lim.MaxPayload))
+	if reason, detail := topicProblem(m.Topic, d.lim); reason != "" {
+		return rejectOf(m, reason, detail)
+	}
+	max := d.lim.MaxPayload
+	if strings.HasPrefix(m.Topic, sparkplugPrefix) {
+		max = sparkplugMaxPayload
+	}
+	if reason, detail := payloadProblem(m.Payload, max); reason != "" {
+		return rejectOf(m, reason, detail)
 	}
 	return nil
 }

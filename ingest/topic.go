@@ -17,25 +17,40 @@ const historianLevel = "_historian"
 // untrusted: the checks here keep wildcards, control characters and overlong
 // names out of the asset tree.
 func splitTopic(topic string, lim Limits) ([]string, string, string) {
+	if reason, detail := topicProblem(topic, lim); reason != "" {
+		return nil, reason, detail
+	}
+	return splitLevels(topic, lim)
+}
+
+// topicProblem checks a whole topic: its length, UTF-8, no wildcard and no
+// control character. It returns a reject reason and detail, or "".
+func topicProblem(topic string, lim Limits) (string, string) {
 	if len(topic) > lim.MaxTopic {
-		return nil, plant.ReasonTopicTooLong,
+		return plant.ReasonTopicTooLong,
 			fmt.Sprintf("The topic is %d bytes long; at most %d are accepted.", len(topic), lim.MaxTopic)
 	}
 	if topic == "" {
-		return nil, plant.ReasonTopicInvalid, "The topic is empty."
+		return plant.ReasonTopicInvalid, "The topic is empty."
 	}
 	if !utf8.ValidString(topic) {
-		return nil, plant.ReasonTopicInvalid, "The topic is not valid UTF-8."
+		return plant.ReasonTopicInvalid, "The topic is not valid UTF-8."
 	}
 	for _, r := range topic {
 		switch {
 		case r == '+' || r == '#':
 			// MQTT-4.7.1-1: wildcards belong in filters, never in a topic name.
-			return nil, plant.ReasonTopicInvalid, "The topic contains an MQTT wildcard (+ or #)."
+			return plant.ReasonTopicInvalid, "The topic contains an MQTT wildcard (+ or #)."
 		case unicode.IsControl(r):
-			return nil, plant.ReasonTopicInvalid, "The topic contains a control character."
+			return plant.ReasonTopicInvalid, "The topic contains a control character."
 		}
 	}
+	return "", ""
+}
+
+// splitLevels returns the levels of a topic topicProblem passed, checking
+// each: none empty, none longer than a name may be.
+func splitLevels(topic string, lim Limits) ([]string, string, string) {
 	levels := strings.Split(topic, "/")
 	for _, l := range levels {
 		if l == "" {
