@@ -211,24 +211,40 @@ func timestampOf(obj map[string]any, recvMS int64, lim Limits) (ts int64, stated
 		if !ok {
 			continue
 		}
-		ts, ok := parseTS(raw)
-		if !ok {
-			return 0, false, plant.ReasonBadTimestamp,
-				fmt.Sprintf("The %q field is not epoch milliseconds, epoch seconds or an RFC 3339 time between 2000 and 2200.", k)
-		}
-		if ahead := time.Duration(ts-recvMS) * time.Millisecond; ahead > lim.MaxFuture {
-			return 0, false, plant.ReasonFutureTimestamp,
-				fmt.Sprintf("The %q field is %s ahead of the time the message arrived; at most %s is accepted. Check the device's clock.",
-					k, ahead.Round(time.Second), lim.MaxFuture)
-		}
-		if behind := time.Duration(recvMS-ts) * time.Millisecond; lim.MaxAge > 0 && behind > lim.MaxAge {
-			return 0, false, plant.ReasonOldTimestamp,
-				fmt.Sprintf("The %q field is %s before the time the message arrived; readings older than %s are not kept.",
-					k, behind.Round(time.Second), lim.MaxAge)
+		ts, reason, detail := readTS(raw, fmt.Sprintf("The %q field", k), recvMS, lim)
+		if reason != "" {
+			return 0, false, reason, detail
 		}
 		return ts, true, "", ""
 	}
 	return recvMS, false, "", ""
+}
+
+// readTS reads a reading's stated time (parseTS) and bounds it around its
+// arrival (boundTS); what names where it was found, for the reject.
+func readTS(raw any, what string, recvMS int64, lim Limits) (int64, string, string) {
+	ts, ok := parseTS(raw)
+	if !ok {
+		return 0, plant.ReasonBadTimestamp,
+			what + " is not epoch milliseconds, epoch seconds or an RFC 3339 time between 2000 and 2200."
+	}
+	return boundTS(ts, what, recvMS, lim)
+}
+
+// boundTS refuses a stated time too far ahead of the message's arrival (a
+// device clock running ahead) or, with MaxAge, older than what is kept.
+func boundTS(ts int64, what string, recvMS int64, lim Limits) (int64, string, string) {
+	if ahead := time.Duration(ts-recvMS) * time.Millisecond; ahead > lim.MaxFuture {
+		return 0, plant.ReasonFutureTimestamp,
+			fmt.Sprintf("%s is %s ahead of the time the message arrived; at most %s is accepted. Check the device's clock.",
+				what, ahead.Round(time.Second), lim.MaxFuture)
+	}
+	if behind := time.Duration(recvMS-ts) * time.Millisecond; lim.MaxAge > 0 && behind > lim.MaxAge {
+		return 0, plant.ReasonOldTimestamp,
+			fmt.Sprintf("%s is %s before the time the message arrived; readings older than %s are not kept.",
+				what, behind.Round(time.Second), lim.MaxAge)
+	}
+	return ts, "", ""
 }
 
 // parseTS reads a timestamp: a number above 1e11 is epoch milliseconds (1e11

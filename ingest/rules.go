@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -461,7 +460,7 @@ func (c *compiledRule) apply(m Message, sub []string, lim Limits) ([]plant.Readi
 				fmt.Sprintf("%s reads the time at %s, but the payload has nothing there.", c.ruleName(), c.rule.Timestamp))
 		}
 		var reason, detail string
-		if ts, reason, detail = checkTS(raw, c.rule.Timestamp, m.RecvMS, lim); reason != "" {
+		if ts, reason, detail = readTS(raw, "The time at "+c.rule.Timestamp, m.RecvMS, lim); reason != "" {
 			return nil, reject(reason, detail)
 		}
 		stated = true
@@ -680,27 +679,6 @@ func checkMetric(name string, lim Limits) (string, string) {
 		return plant.ReasonNameInvalid, fmt.Sprintf("The metric name is %d bytes long; at most %d are accepted.", len(name), lim.MaxName)
 	}
 	return "", ""
-}
-
-// checkTS reads a reading's time found at a rule's path, with the same
-// bounds as the default ts keys.
-func checkTS(raw any, at string, recvMS int64, lim Limits) (int64, string, string) {
-	ts, ok := parseTS(raw)
-	if !ok {
-		return 0, plant.ReasonBadTimestamp,
-			fmt.Sprintf("The time at %s is not epoch milliseconds, epoch seconds or an RFC 3339 time between 2000 and 2200.", at)
-	}
-	if ahead := time.Duration(ts-recvMS) * time.Millisecond; ahead > lim.MaxFuture {
-		return 0, plant.ReasonFutureTimestamp,
-			fmt.Sprintf("The time at %s is %s ahead of the time the message arrived; at most %s is accepted. Check the device's clock.",
-				at, ahead.Round(time.Second), lim.MaxFuture)
-	}
-	if behind := time.Duration(recvMS-ts) * time.Millisecond; lim.MaxAge > 0 && behind > lim.MaxAge {
-		return 0, plant.ReasonOldTimestamp,
-			fmt.Sprintf("The time at %s is %s before the time the message arrived; readings older than %s are not kept.",
-				at, behind.Round(time.Second), lim.MaxAge)
-	}
-	return ts, "", ""
 }
 
 // decodeAny decodes any JSON value, numbers kept as text (json.Number).

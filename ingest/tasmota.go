@@ -177,9 +177,10 @@ func tasmotaTime(m Message, obj map[string]any, lim Limits, loc *time.Location) 
 	if !ok {
 		return 0, false, rejectOf(m, plant.ReasonBadTimestamp, "Tasmota's Time is not a time between 2000 and 2200.")
 	}
-	if ahead := time.Duration(ms-m.RecvMS) * time.Millisecond; ahead > lim.MaxFuture {
-		return 0, false, rejectOf(m, plant.ReasonFutureTimestamp,
-			fmt.Sprintf("Tasmota's Time is %s ahead of the time the message arrived; check the device's clock and time zone.", ahead.Round(time.Second)))
+	// A zoneless Time runs ahead when the device's zone is east of the
+	// plant's: the reject says to check the zone too.
+	if _, reason, detail := boundTS(ms, "Tasmota's Time (check the device's time zone too)", m.RecvMS, lim); reason != "" {
+		return 0, false, rejectOf(m, reason, detail)
 	}
 	return ms, false, nil
 }
