@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -247,7 +248,7 @@ func haEntityOf(config, component, node, object string, cfg map[string]any, lim 
 		e.metric = cleanName(str(cfg, "device_class"), lim)
 	}
 	if e.metric == "" {
-		e.metric = cleanName(cmpOr(str(cfg, "object_id"), object), lim)
+		e.metric = cleanName(cmp.Or(str(cfg, "object_id"), object), lim)
 	}
 	if e.metric == "" {
 		return nil, "it gives no usable entity name."
@@ -262,7 +263,7 @@ func haEntityOf(config, component, node, object string, cfg map[string]any, lim 
 	if s := str(cfg, "payload_off"); s != "" {
 		e.off = s
 	}
-	online, offline := cmpOr(str(cfg, "payload_available"), "online"), cmpOr(str(cfg, "payload_not_available"), "offline")
+	online, offline := cmp.Or(str(cfg, "payload_available"), "online"), cmp.Or(str(cfg, "payload_not_available"), "offline")
 	if t := str(cfg, "availability_topic"); t != "" && validTopic(t, lim) {
 		e.avail = append(e.avail, haAvail{t, online, offline})
 	}
@@ -274,17 +275,10 @@ func haEntityOf(config, component, node, object string, cfg map[string]any, lim 
 			if t == "" || !validTopic(t, lim) || len(e.avail) >= 8 {
 				continue
 			}
-			e.avail = append(e.avail, haAvail{t, cmpOr(str(am, "payload_available"), online), cmpOr(str(am, "payload_not_available"), offline)})
+			e.avail = append(e.avail, haAvail{t, cmp.Or(str(am, "payload_available"), online), cmp.Or(str(am, "payload_not_available"), offline)})
 		}
 	}
 	return e, ""
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // cleanName makes a device's or entity's name usable as a machine or
@@ -357,7 +351,7 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 				problems = append(problems, fmt.Sprintf("%q: the payload is not the JSON object its template reads", e.metric))
 				continue
 			}
-			v, ok := jsonAt(obj, e.tmpl.path)
+			v, ok := e.tmpl.path.lookup(obj)
 			if !ok {
 				continue // zigbee2mqtt and others send partial objects
 			}
@@ -369,13 +363,13 @@ func haStates(m Message, es []*haEntity, lim Limits) ([]plant.Reading, *plant.Re
 			continue
 		case valueReason != "":
 			problems = append(problems, fmt.Sprintf("%q: %s", e.metric, strings.TrimSuffix(why, ".")))
-			reason = cmpOr(reason, valueReason)
+			reason = cmp.Or(reason, valueReason)
 			continue
 		}
 		rs = append(rs, plant.Reading{Path: e.path, Metric: e.metric, TS: ts, Arrival: arrival, Value: v, Word: word, Unit: e.unit, Topic: m.Topic})
 	}
 	if len(problems) > 0 {
-		return rs, rejectOf(m, cmpOr(reason, plant.ReasonNotANumber), plant.Truncate(strings.Join(problems, "; "), 1000)+".")
+		return rs, rejectOf(m, cmp.Or(reason, plant.ReasonNotANumber), plant.Truncate(strings.Join(problems, "; "), 1000)+".")
 	}
 	return rs, nil
 }
@@ -444,11 +438,11 @@ func haAvailability(m Message, es []*haEntity) []plant.Reading {
 
 // haTemplate is the little of Jinja Andon reads from a value_template.
 type haTemplate struct {
-	json        bool   // reads value_json, else the payload itself
-	path        []any  // keys (string) and indexes (int) into value_json
-	op          string // "", "int" or "round"
-	digits      int    // for round
-	unsupported string // the template, when Andon cannot read it
+	json        bool     // reads value_json, else the payload itself
+	path        jsonPath // into value_json
+	op          string   // "", "int" or "round"
+	digits      int      // for round
+	unsupported string   // the template, when Andon cannot read it
 }
 
 // parseHATemplate reads {{ value }}, {{ value_json.a.b }},
@@ -471,8 +465,12 @@ func parseHATemplate(s string) haTemplate {
 	case expr == "value":
 	case strings.HasPrefix(expr, "value_json"):
 		t.json = true
-		path, ok := parseHAPath(expr[len("value_json"):])
-		if !ok || len(path) == 0 {
+		rest := expr[len("value_json"):]
+		if rest == "" || !plainDots(rest) {
+			return bad
+		}
+		path, err := parsePath("$" + rest)
+		if err != nil || len(path) > maxTemplateSteps {
 			return bad
 		}
 		t.path = path
@@ -500,69 +498,26 @@ func parseHATemplate(s string) haTemplate {
 	return t
 }
 
-// parseHAPath reads .a.b, ['a'], ["a"] and [0] steps.
-func parseHAPath(s string) ([]any, bool) {
-	var path []any
-	for s != "" {
-		switch s[0] {
-		case '.':
-			i := 1
-			for i < len(s) && s[i] != '.' && s[i] != '[' {
-				if !isIdentByte(s[i]) {
-					return nil, false // an operator, a call: not a path
-				}
-				i++
-			}
-			if i == 1 {
-				return nil, false
-			}
-			path = append(path, s[1:i])
-			s = s[i:]
-		case '[':
-			end := strings.IndexByte(s, ']')
-			if end < 0 {
-				return nil, false
-			}
-			in := s[1:end]
-			if n, err := strconv.Atoi(in); err == nil && n >= 0 {
-				path = append(path, n)
-			} else if len(in) >= 2 && (in[0] == '\'' || in[0] == '"') && in[len(in)-1] == in[0] {
-				path = append(path, in[1:len(in)-1])
-			} else {
-				return nil, false
-			}
-			s = s[end+1:]
-		default:
-			return nil, false
-		}
-		if len(path) > 16 {
-			return nil, false
-		}
-	}
-	return path, true
-}
+// maxTemplateSteps bounds a template's path: real ones have two or three.
+const maxTemplateSteps = 16
 
-// jsonAt follows path into a decoded JSON value.
-func jsonAt(v any, path []any) (any, bool) {
-	for _, step := range path {
-		switch k := step.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if v, ok = m[k]; !ok {
-				return nil, false
-			}
-		case int:
-			a, ok := v.([]any)
-			if !ok || k >= len(a) {
-				return nil, false
-			}
-			v = a[k]
+// plainDots reports whether the names written after dots are plain
+// identifiers: Jinja reads value_json.t * 10 as arithmetic, not as the
+// key "t * 10". Bracketed keys may hold anything; parsePath reads them.
+func plainDots(s string) bool {
+	inBracket := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '[':
+			inBracket = true
+		case c == ']':
+			inBracket = false
+		case inBracket || c == '.' || isIdentByte(c):
+		default:
+			return false
 		}
 	}
-	return v, true
+	return true
 }
 
 // apply runs the template's filter on a number.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -215,7 +216,7 @@ func TestHomeAssistantTemplateForms(t *testing.T) {
 			if _, rej, _ := ha.decode(Message{Topic: "homeassistant/sensor/m/v/config", Payload: []byte(cfg)}, lim); rej != nil {
 				t.Fatalf("config: %+v", rej)
 			}
-			payload := cmpOr(tc.payload, `{"a": 1}`)
+			payload := cmp.Or(tc.payload, `{"a": 1}`)
 			rs, rej, ok := ha.decode(Message{Topic: "s/v", Payload: []byte(payload), RecvMS: 1_796_400_005_000}, lim)
 			if !ok {
 				t.Fatal("state topic not taken")

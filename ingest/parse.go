@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -188,19 +189,30 @@ func decodeObject(body []byte) (map[string]any, error) {
 // decodeJSON is decodeObject by encoding/json alone: everything decodeFlat
 // does not take, and what decodeFlat is checked against.
 func decodeJSON(body []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
+	v, err := decodeValue(body)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("data after the object")
-	}
-	if obj == nil {
+	obj, ok := v.(map[string]any)
+	if !ok || obj == nil {
 		return nil, errors.New("not an object")
 	}
 	return obj, nil
+}
+
+// decodeValue decodes one JSON value of any kind, numbers kept as text
+// (json.Number), and nothing after it.
+func decodeValue(body []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the value")
+	}
+	return v, nil
 }
 
 // timestampOf returns the reading time a JSON payload states, or recvMS when
@@ -523,12 +535,7 @@ type flattener struct {
 // walk adds the leaves of obj under prefix; it returns false when there are
 // more than MaxValues of them.
 func (f *flattener) walk(prefix string, obj map[string]any) bool {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(obj) {
 		name := k
 		if prefix != "" {
 			name = prefix + "." + k
@@ -553,4 +560,9 @@ func (f *flattener) walk(prefix string, obj map[string]any) bool {
 		f.fields = append(f.fields, fld)
 	}
 	return true
+}
+
+// sortedKeys returns obj's keys in order, so readings come in a stable order.
+func sortedKeys(obj map[string]any) []string {
+	return slices.Sorted(maps.Keys(obj))
 }

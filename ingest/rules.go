@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -681,21 +680,13 @@ func checkMetric(name string, lim Limits) (string, string) {
 	return "", ""
 }
 
-// decodeAny decodes any JSON value, numbers kept as text (json.Number).
+// decodeAny decodes any JSON value, numbers kept as text (json.Number);
+// objects take the default decoder's fast path.
 func decodeAny(body []byte) (any, error) {
 	if body[0] == '{' {
 		return decodeObject(body)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("data after the value")
-	}
-	return v, nil
+	return decodeValue(body)
 }
 
 // jsonPath is a parsed JSON path: keys and array indexes from the root.

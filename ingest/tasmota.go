@@ -3,9 +3,7 @@ package ingest
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -299,9 +297,4 @@ func tasmotaNumber(raw any) (float64, bool) {
 		return 0, false
 	}
 	return f, true
-}
-
-// sortedKeys returns obj's keys in order, so readings come in a stable order.
-func sortedKeys(obj map[string]any) []string {
-	return slices.Sorted(maps.Keys(obj))
 }
