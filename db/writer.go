@@ -867,7 +867,7 @@ func (w *Writer) writeReading(ctx context.Context, t *txStmts, r *plant.Reading,
 // (plant.BackOnline). A machine the store does not know is not created for
 // it, and one already offline keeps the time it left first.
 func (w *Writer) writeOffline(ctx context.Context, t *txStmts, r *plant.Reading, b *batch) error {
-	if r.Path.Machine == "" || invalidPath(r.Path) {
+	if r.Path.Machine == "" || slashLevel(r.Path) != "" {
 		return nil
 	}
 	id, err := w.machine(ctx, t, r.Path, 0, b, false)
@@ -911,19 +911,18 @@ func (w *Writer) loadOffline(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// invalidPath reports a level holding '/', which would make two different
-// paths share one string.
-func invalidPath(p plant.Path) bool {
+// slashLevel returns a level of p holding '/', which would make two
+// different paths share one string, or "".
+func slashLevel(p plant.Path) string {
 	for _, l := range []string{p.Site, p.Area, p.Line, p.Machine} {
 		if strings.Contains(l, "/") {
-			return true
+			return l
 		}
 	}
-	return false
+	return ""
 }
 
-// invalidName explains why a reading cannot name a tag, or returns "". A
-// '/' inside a level would make two different paths share one string.
+// invalidName explains why a reading cannot name a tag, or returns "".
 func invalidName(r *plant.Reading) string {
 	switch {
 	case r.Metric == "":
@@ -931,10 +930,8 @@ func invalidName(r *plant.Reading) string {
 	case r.Path.Machine == "":
 		return fmt.Sprintf("topic %q: empty machine name", r.Topic)
 	}
-	for _, l := range []string{r.Path.Site, r.Path.Area, r.Path.Line, r.Path.Machine} {
-		if strings.Contains(l, "/") {
-			return fmt.Sprintf("topic %q: asset name %q contains '/'", r.Topic, l)
-		}
+	if l := slashLevel(r.Path); l != "" {
+		return fmt.Sprintf("topic %q: asset name %q contains '/'", r.Topic, l)
 	}
 	return ""
 }
