@@ -74,12 +74,6 @@ func newIngester(sink Sink, lim Limits, log *slog.Logger, now func() time.Time, 
 	}
 }
 
-// readings parses one message and deals with its reject, if any. It returns
-// the readings to store, possibly none.
-func (in *ingester) readings(topic string, payload []byte) []plant.Reading {
-	return in.message(Message{Topic: topic, Payload: payload})
-}
-
 // message decodes m, stamped with the time it arrived, and deals with its
 // reject, if any. It returns the readings to store, possibly none.
 func (in *ingester) message(m Message) []plant.Reading {

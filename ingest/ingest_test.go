@@ -36,7 +36,7 @@ func TestRejectLogIsRateLimitedPerTopic(t *testing.T) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			now = now.Add(s.advance)
-			in.readings(s.topic, []byte(s.payload))
+			in.message(Message{Topic: s.topic, Payload: []byte(s.payload)})
 			if got := strings.Count(buf.String(), "\n"); got != s.wantLogs {
 				t.Errorf("%d log lines, want %d:\n%s", got, s.wantLogs, buf.String())
 			}
