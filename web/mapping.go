@@ -47,23 +47,11 @@ func (s *Server) mappingRoutes(e *echo.Echo) {
 	s.handle(e, http.MethodPost, "/admin/mapping/:id/move", s.moveMapping, admin)
 }
 
-// mappingStore is the store as the mapping page needs it.
-func (s *Server) mappingStore() (MappingStore, error) {
-	ms, ok := s.store.(MappingStore)
-	if !ok {
-		return nil, errors.New("web: the store keeps no mapping rules")
-	}
-	return ms, nil
-}
-
 // adminMapping shows the page; ?edit=<id> fills the form with a rule, and
 // ?topic=<topic> with a rule suggested from that inbox topic's latest
 // message, already tested against it.
 func (s *Server) adminMapping(c echo.Context) error {
-	ms, err := s.mappingStore()
-	if err != nil {
-		return err
-	}
+	ms := s.store
 	ctx := c.Request().Context()
 	v, err := s.mappingPage(c, ms)
 	if err != nil {
@@ -342,10 +330,7 @@ func (s *Server) preview(r plant.MappingRule, f views.MappingForm) *views.Mappin
 // against its sample (action=preview). A rule that does not compile is
 // refused before it is stored.
 func (s *Server) saveMapping(c echo.Context) error {
-	ms, err := s.mappingStore()
-	if err != nil {
-		return err
-	}
+	ms := s.store
 	ctx := c.Request().Context()
 	v, err := formValues(c)
 	if err != nil {
@@ -449,10 +434,7 @@ func (s *Server) targetMappingRule(c echo.Context, ms MappingStore) (plant.Mappi
 }
 
 func (s *Server) deleteMapping(c echo.Context) error {
-	ms, err := s.mappingStore()
-	if err != nil {
-		return err
-	}
+	ms := s.store
 	r, err := s.targetMappingRule(c, ms)
 	if err != nil {
 		return err
@@ -465,10 +447,7 @@ func (s *Server) deleteMapping(c echo.Context) error {
 }
 
 func (s *Server) moveMapping(c echo.Context) error {
-	ms, err := s.mappingStore()
-	if err != nil {
-		return err
-	}
+	ms := s.store
 	r, err := s.targetMappingRule(c, ms)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type Store interface {
 	BoardStore
 	ExportStore // exports, the JSON API and backups (export.go)
 	HistoryStore
+	MappingStore // mapping rules and unmapped topics (mapping.go)
 }
 
 // PageStore is what the overview, machine, admin-list and API pages need.
